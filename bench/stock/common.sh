@@ -5,6 +5,10 @@ STOCK_API_PORT=${STOCK_API_PORT:-1288}
 STOCK_DB_PORT=${STOCK_DB_PORT:-3307}
 STOCK_API_PROCS=${STOCK_API_PROCS:-2}
 STOCK_API_THREADS=${STOCK_API_THREADS:-1}
+# close (default): uWSGI --http-socket, "Connection: close" on every response; right at any concurrency.
+# keepalive: --http11-socket; a worker is pinned to one connection, so only for wrk -c <= processes.
+# router: uWSGI's HTTP router process (keep-alive) in front of the workers, like Apache + mod_wsgi daemon.
+STOCK_HTTP=${STOCK_HTTP:-close}
 VENV=$STOCK_DIR/venv
 DATA=$STOCK_DIR/mariadb-data
 RUN=$STOCK_DIR/run

@@ -1,7 +1,8 @@
 #!/bin/bash
 # Start the STOCK IoTronic API on loopback: MariaDB (own datadir, 127.0.0.1:$STOCK_DB_PORT) + schema
 # (iotronic-dbsync upgrade) + uWSGI serving iotronic/wsgi/app.wsgi on 127.0.0.1:$STOCK_API_PORT,
-# $STOCK_API_PROCS processes x $STOCK_API_THREADS threads, auth_strategy=noauth. Run setup.sh first.
+# $STOCK_API_PROCS processes x $STOCK_API_THREADS threads, auth_strategy=noauth, HTTP mode $STOCK_HTTP
+# (see common.sh). Run setup.sh first.
 # No conductor, wamp-agent, crossbar, RabbitMQ or Lightning-rod: only GET requests work.
 set -euo pipefail
 . "$(dirname "$0")/common.sh"
@@ -61,11 +62,20 @@ echo "schema at alembic revision $(db -N -e 'SELECT version_num FROM iotronic.al
 
 # ---- API under uWSGI (production S4T serves the same app.wsgi with Apache mod_wsgi)
 WSGI=$(ls "$VENV"/lib/python3*/site-packages/iotronic/wsgi/app.wsgi)
-start_bg iotronic-api "$VENV/bin/uwsgi" --master --die-on-term --need-app \
-  --http-socket "127.0.0.1:$STOCK_API_PORT" \
+case "$STOCK_HTTP" in
+  keepalive) HTTP_OPTS=(--http11-socket "127.0.0.1:$STOCK_API_PORT") ;;
+  close)     HTTP_OPTS=(--http-socket "127.0.0.1:$STOCK_API_PORT" --add-header "Connection: close") ;;
+  router)    HTTP_OPTS=(--http "127.0.0.1:$STOCK_API_PORT" --http-keepalive --socket "$RUN/uwsgi.sock") ;;
+  *) echo "STOCK_HTTP must be keepalive, close or router"; exit 1 ;;
+esac
+start_bg iotronic-api "$VENV/bin/uwsgi" --master --die-on-term --need-app "${HTTP_OPTS[@]}" \
   --processes "$STOCK_API_PROCS" --threads "$STOCK_API_THREADS" \
   --wsgi-file "$WSGI" --pyargv "--config-file $IOTRONIC_CONF" \
   --disable-logging --listen 128
 api_up() { [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$STOCK_API_PORT/v1")" = 200 ]; }
 wait_until 90 iotronic-api api_up
-echo "stock iotronic-api ready on http://127.0.0.1:$STOCK_API_PORT/v1 (noauth; send 'X-Roles: admin')"
+# warm each worker up (first request per process imports lazily loaded modules: ~200 ms)
+for _ in $(seq 1 $((2 * STOCK_API_PROCS))); do
+  curl -s -o /dev/null -H 'X-Roles: admin' "http://127.0.0.1:$STOCK_API_PORT/v1/boards?limit=1" || true
+done
+echo "stock iotronic-api ready on http://127.0.0.1:$STOCK_API_PORT/v1 (noauth, HTTP mode $STOCK_HTTP; send 'X-Roles: admin')"

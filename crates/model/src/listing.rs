@@ -400,17 +400,18 @@ impl ListQuery {
                 ),
             ));
         }
-        let sort_dir =
-            match get("sort_dir").unwrap_or("asc") {
-                "" | "asc" => SortDir::Asc,
-                "desc" => SortDir::Desc,
-                other => return Err(InputError::field(
+        let sort_dir = match get("sort_dir").unwrap_or("asc") {
+            "" | "asc" => SortDir::Asc,
+            "desc" => SortDir::Desc,
+            other => {
+                return Err(InputError::field(
                     "sort_dir",
                     format!(
                         "Invalid sort direction: {other}. Acceptable values are 'asc' or 'desc'"
                     ),
-                )),
-            };
+                ))
+            }
+        };
         let fields = match get("fields").filter(|f| !f.trim().is_empty()) {
             Some(raw) => Some(parse_fields(spec, raw)?),
             None if detail => Some(spec.fields.iter().map(|f| f.to_string()).collect()),

@@ -1,0 +1,92 @@
+//! The schema, written once for SQLite and PostgreSQL.
+//!
+//! A migration is plain SQL in the common subset of both engines; the only dialect difference,
+//! the auto-increment key, is the `{id}` token. Applied versions are recorded in
+//! `s4t_migrations`, each migration in its own transaction.
+
+use sqlx::Row;
+
+use crate::{Dialect, Result, Store, StoreError};
+
+pub struct Migration {
+    pub version: i64,
+    pub name: &'static str,
+    pub sql: &'static str,
+}
+
+pub const MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    name: "iotronic resources",
+    sql: include_str!("../migrations/0001_iotronic.sql"),
+}];
+
+fn render(sql: &str, dialect: Dialect) -> String {
+    let id = match dialect {
+        Dialect::Sqlite => "INTEGER PRIMARY KEY AUTOINCREMENT",
+        Dialect::Postgres => "BIGSERIAL PRIMARY KEY",
+    };
+    let boolean = match dialect {
+        Dialect::Sqlite => "INTEGER",
+        Dialect::Postgres => "BOOLEAN",
+    };
+    sql.replace("{id}", id).replace("{bool}", boolean)
+}
+
+/// Splits a migration into statements: `--` comment lines dropped, then split on `;`.
+fn statements(sql: &str) -> Vec<String> {
+    let code: Vec<&str> = sql
+        .lines()
+        .filter(|l| !l.trim_start().starts_with("--"))
+        .collect();
+    code.join("\n")
+        .split(';')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+pub async fn run(store: &Store) -> Result<()> {
+    let pool = store.pool();
+    sqlx::query(
+        "CREATE TABLE IF NOT EXISTS s4t_migrations (version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)",
+    )
+    .execute(pool)
+    .await?;
+    let applied: Vec<i64> = sqlx::query("SELECT version FROM s4t_migrations")
+        .fetch_all(pool)
+        .await?
+        .iter()
+        .map(|r| r.try_get::<i64, _>(0))
+        .collect::<Result<_, _>>()?;
+    if let Some(newest) = applied.iter().max() {
+        let known = MIGRATIONS.iter().map(|m| m.version).max().unwrap_or(0);
+        if *newest > known {
+            return Err(StoreError::Migration(format!(
+                "the database is at schema version {newest}, newer than this s4t ({known}): upgrade s4t"
+            )));
+        }
+    }
+    for m in MIGRATIONS.iter().filter(|m| !applied.contains(&m.version)) {
+        let mut tx = pool.begin().await?;
+        for statement in statements(&render(m.sql, store.dialect())) {
+            sqlx::query(&statement)
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| StoreError::Migration(format!("{} ({}): {e}", m.version, m.name)))?;
+        }
+        sqlx::query("INSERT INTO s4t_migrations (version, name, applied_at) VALUES ($1, $2, $3)")
+            .bind(m.version)
+            .bind(m.name)
+            .bind(s4t_model::time::now())
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        tracing::info!(
+            version = m.version,
+            name = m.name,
+            "applied database migration"
+        );
+    }
+    Ok(())
+}

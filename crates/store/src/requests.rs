@@ -1,0 +1,247 @@
+//! Requests and results: the record of every operation sent to boards.
+
+use sqlx::any::AnyRow;
+use sqlx::Row;
+
+use s4t_model::resources::{Outcome, Request, RequestResult, RequestStatus};
+
+use crate::sql::{bind_all, fetch_page, Kind, SortColumn, Val, Where};
+use crate::{Page, Result, Scope, Store, StoreError};
+
+const SELECT: &str =
+    "SELECT r.id, r.uuid, r.destination_uuid, r.main_request_uuid, r.pending_requests, r.project, \
+    r.status, r.type, r.action, r.created_at, r.updated_at FROM requests r";
+
+const SORT: &[SortColumn] = &[
+    SortColumn {
+        key: "id",
+        expr: "r.id",
+        kind: Kind::Int,
+    },
+    SortColumn {
+        key: "uuid",
+        expr: "r.uuid",
+        kind: Kind::Text,
+    },
+    SortColumn {
+        key: "destination_uuid",
+        expr: "r.destination_uuid",
+        kind: Kind::Text,
+    },
+    SortColumn {
+        key: "main_request_uuid",
+        expr: "r.main_request_uuid",
+        kind: Kind::Text,
+    },
+    SortColumn {
+        key: "status",
+        expr: "r.status",
+        kind: Kind::Text,
+    },
+    SortColumn {
+        key: "project",
+        expr: "r.project",
+        kind: Kind::Text,
+    },
+    SortColumn {
+        key: "type",
+        expr: "r.type",
+        kind: Kind::Int,
+    },
+    SortColumn {
+        key: "action",
+        expr: "r.action",
+        kind: Kind::Text,
+    },
+    SortColumn {
+        key: "created_at",
+        expr: "r.created_at",
+        kind: Kind::Text,
+    },
+    SortColumn {
+        key: "updated_at",
+        expr: "r.updated_at",
+        kind: Kind::Text,
+    },
+];
+
+/// A request to record before a board is called.
+#[derive(Debug, Clone)]
+pub struct NewRequest {
+    pub destination_uuid: Option<String>,
+    pub main_request_uuid: Option<String>,
+    pub pending_requests: i64,
+    pub project: Option<String>,
+    pub request_type: i64,
+    pub action: String,
+}
+
+fn decode(row: &AnyRow) -> Result<Request> {
+    let status: String = row.try_get("status")?;
+    Ok(Request {
+        id: row.try_get("id")?,
+        uuid: row.try_get("uuid")?,
+        destination_uuid: row.try_get("destination_uuid")?,
+        main_request_uuid: row.try_get("main_request_uuid")?,
+        pending_requests: row.try_get("pending_requests")?,
+        status: RequestStatus::parse(&status).ok_or(StoreError::Corrupt {
+            what: "request status",
+            detail: status,
+        })?,
+        project: row.try_get("project")?,
+        request_type: row.try_get("type")?,
+        action: row.try_get("action")?,
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
+    })
+}
+
+fn decode_result(row: &AnyRow) -> Result<RequestResult> {
+    let result: String = row.try_get("result")?;
+    Ok(RequestResult {
+        id: row.try_get("id")?,
+        board_uuid: row.try_get("board_uuid")?,
+        request_uuid: row.try_get("request_uuid")?,
+        result: Outcome::parse(&result).ok_or(StoreError::Corrupt {
+            what: "result",
+            detail: result,
+        })?,
+        message: row.try_get("message")?,
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
+    })
+}
+
+impl Store {
+    /// Records a PENDING request and its RUNNING result row for `board_uuid`, in one transaction.
+    pub async fn open_request(&self, new: &NewRequest, board_uuid: &str) -> Result<Request> {
+        let uuid = s4t_model::ident::new_uuid();
+        let now = s4t_model::time::now();
+        let mut tx = self.pool().begin().await?;
+        sqlx::query(
+            "INSERT INTO requests (uuid, destination_uuid, main_request_uuid, pending_requests, project, status, type, action, created_at) \
+             VALUES ($1, $2, $3, $4, $5, 'PENDING', $6, $7, $8)",
+        )
+        .bind(uuid.as_str())
+        .bind(new.destination_uuid.as_deref())
+        .bind(new.main_request_uuid.as_deref())
+        .bind(new.pending_requests)
+        .bind(new.project.as_deref())
+        .bind(new.request_type)
+        .bind(new.action.as_str())
+        .bind(now.as_str())
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "INSERT INTO results (board_uuid, request_uuid, result, message, created_at) VALUES ($1, $2, 'RUNNING', '', $3)",
+        )
+        .bind(board_uuid)
+        .bind(uuid.as_str())
+        .bind(now.as_str())
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        self.request(&uuid, &Scope::All).await
+    }
+
+    /// Stores the board's final answer and completes the request.
+    pub async fn close_request(
+        &self,
+        request_uuid: &str,
+        board_uuid: &str,
+        outcome: Outcome,
+        message: &str,
+    ) -> Result<()> {
+        let now = s4t_model::time::now();
+        let mut tx = self.pool().begin().await?;
+        sqlx::query("UPDATE results SET result = $1, message = $2, updated_at = $3 WHERE request_uuid = $4 AND board_uuid = $5")
+            .bind(outcome.as_str())
+            .bind(message)
+            .bind(now.as_str())
+            .bind(request_uuid)
+            .bind(board_uuid)
+            .execute(&mut *tx)
+            .await?;
+        if outcome != Outcome::Running {
+            sqlx::query(
+                "UPDATE requests SET status = 'COMPLETED', updated_at = $1 WHERE uuid = $2",
+            )
+            .bind(now.as_str())
+            .bind(request_uuid)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Ends every request still PENDING (after a restart) with an ERROR result saying so.
+    pub async fn interrupt_pending_requests(&self, reason: &str) -> Result<u64> {
+        let now = s4t_model::time::now();
+        let mut tx = self.pool().begin().await?;
+        sqlx::query(
+            "UPDATE results SET result = 'ERROR', message = $1, updated_at = $2 WHERE result = 'RUNNING' \
+             AND request_uuid IN (SELECT uuid FROM requests WHERE status = 'PENDING')",
+        )
+        .bind(reason)
+        .bind(now.as_str())
+        .execute(&mut *tx)
+        .await?;
+        let done = sqlx::query(
+            "UPDATE requests SET status = 'COMPLETED', updated_at = $1 WHERE status = 'PENDING'",
+        )
+        .bind(now.as_str())
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(done.rows_affected())
+    }
+
+    pub async fn request(&self, uuid: &str, scope: &Scope) -> Result<Request> {
+        let mut w = Where::new();
+        w.eq("r.uuid", uuid);
+        w.scope("r.project", scope);
+        let sql = format!("{SELECT}{}", w.sql());
+        match bind_all(sqlx::query(&sql), &w.vals)
+            .fetch_optional(self.pool())
+            .await?
+        {
+            Some(r) => decode(&r),
+            None => Err(StoreError::not_found("Request", uuid)),
+        }
+    }
+
+    pub async fn list_requests(&self, scope: &Scope, page: &Page) -> Result<Vec<Request>> {
+        let mut w = Where::new();
+        w.scope("r.project", scope);
+        let rows = fetch_page(
+            self.pool(),
+            SELECT,
+            "requests",
+            "r",
+            "Request",
+            SORT,
+            w,
+            page,
+            false,
+        )
+        .await?;
+        rows.iter().map(decode).collect()
+    }
+
+    /// Results of a request and of its sub-requests.
+    pub async fn results(&self, request_uuid: &str) -> Result<Vec<RequestResult>> {
+        let vals = [Val::from(request_uuid)];
+        let rows = bind_all(
+            sqlx::query(
+                "SELECT id, board_uuid, request_uuid, result, message, created_at, updated_at FROM results \
+                 WHERE request_uuid = $1 OR request_uuid IN (SELECT uuid FROM requests WHERE main_request_uuid = $1) \
+                 ORDER BY id",
+            ),
+            &vals,
+        )
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter().map(decode_result).collect()
+    }
+}

@@ -1,0 +1,347 @@
+//! A small query builder shared by every collection: equality filters, project scoping and
+//! keyset pagination (`marker`), with `$n` placeholders that both engines accept.
+
+use serde_json::{Map, Value};
+use sqlx::any::{AnyArguments, AnyRow};
+use sqlx::query::Query;
+use sqlx::{Any, Row};
+
+use s4t_model::listing::SortDir;
+
+use crate::{Result, StoreError};
+
+/// A bound value.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Val {
+    Text(String),
+    Int(i64),
+    Bool(bool),
+    Null,
+}
+
+impl From<&str> for Val {
+    fn from(s: &str) -> Val {
+        Val::Text(s.to_string())
+    }
+}
+impl From<String> for Val {
+    fn from(s: String) -> Val {
+        Val::Text(s)
+    }
+}
+impl From<Option<String>> for Val {
+    fn from(s: Option<String>) -> Val {
+        s.map(Val::Text).unwrap_or(Val::Null)
+    }
+}
+impl From<i64> for Val {
+    fn from(n: i64) -> Val {
+        Val::Int(n)
+    }
+}
+impl From<bool> for Val {
+    fn from(b: bool) -> Val {
+        Val::Bool(b)
+    }
+}
+
+pub fn bind_all<'q>(
+    mut q: Query<'q, Any, AnyArguments<'q>>,
+    vals: &'q [Val],
+) -> Query<'q, Any, AnyArguments<'q>> {
+    for v in vals {
+        q = match v {
+            Val::Text(s) => q.bind(s.as_str()),
+            Val::Int(n) => q.bind(*n),
+            Val::Bool(b) => q.bind(*b),
+            Val::Null => q.bind(Option::<String>::None),
+        };
+    }
+    q
+}
+
+/// Which project's rows a caller sees.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Scope {
+    /// Every project (admins, and internal callers).
+    All,
+    /// Rows of this project; `None` matches rows without a project (upstream noauth without headers).
+    Project(Option<String>),
+}
+
+/// The type of a sortable column, which decides the neutral value `NULL` sorts as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Text,
+    Int,
+    Bool,
+}
+
+/// A sortable column: its API name, its SQL expression and its kind.
+#[derive(Debug, Clone, Copy)]
+pub struct SortColumn {
+    pub key: &'static str,
+    pub expr: &'static str,
+    pub kind: Kind,
+}
+
+/// One page of a collection.
+#[derive(Debug, Clone)]
+pub struct Page {
+    pub limit: u32,
+    /// The uuid (or, for results, the id) of the last row of the previous page.
+    pub marker: Option<String>,
+    pub sort_key: String,
+    pub sort_dir: SortDir,
+}
+
+impl Default for Page {
+    fn default() -> Page {
+        Page {
+            limit: s4t_model::listing::MAX_LIMIT,
+            marker: None,
+            sort_key: "id".into(),
+            sort_dir: SortDir::Asc,
+        }
+    }
+}
+
+impl From<&s4t_model::listing::ListQuery> for Page {
+    fn from(q: &s4t_model::listing::ListQuery) -> Page {
+        Page {
+            limit: q.limit,
+            marker: q.marker.clone(),
+            sort_key: q.sort_key.clone(),
+            sort_dir: q.sort_dir,
+        }
+    }
+}
+
+/// Builds `WHERE` clauses with numbered placeholders.
+#[derive(Debug, Default)]
+pub struct Where {
+    clauses: Vec<String>,
+    pub vals: Vec<Val>,
+}
+
+impl Where {
+    pub fn new() -> Where {
+        Where::default()
+    }
+
+    /// The next placeholder, bound to `v`.
+    pub fn arg(&mut self, v: impl Into<Val>) -> String {
+        self.vals.push(v.into());
+        format!("${}", self.vals.len())
+    }
+
+    pub fn eq(&mut self, expr: &str, v: impl Into<Val>) -> &mut Where {
+        let p = self.arg(v);
+        self.clauses.push(format!("{expr} = {p}"));
+        self
+    }
+
+    pub fn raw(&mut self, clause: String) -> &mut Where {
+        self.clauses.push(clause);
+        self
+    }
+
+    /// Restricts to a project (or to rows without one).
+    pub fn scope(&mut self, expr: &str, scope: &Scope) -> &mut Where {
+        match scope {
+            Scope::All => {}
+            Scope::Project(Some(p)) => {
+                self.eq(expr, p.as_str());
+            }
+            Scope::Project(None) => {
+                self.clauses.push(format!("{expr} IS NULL"));
+            }
+        }
+        self
+    }
+
+    pub fn sql(&self) -> String {
+        if self.clauses.is_empty() {
+            String::new()
+        } else {
+            format!(" WHERE {}", self.clauses.join(" AND "))
+        }
+    }
+}
+
+fn neutral(kind: Kind) -> &'static str {
+    match kind {
+        Kind::Text => "''",
+        Kind::Int => "0",
+        Kind::Bool => "FALSE",
+    }
+}
+
+/// Runs `select` (which ends before `WHERE`) over one page. `table`/`alias` name the table whose
+/// `uuid` (or `id`, when `marker_by_id`) the marker refers to.
+pub async fn fetch_page(
+    pool: &sqlx::AnyPool,
+    select: &str,
+    table: &str,
+    alias: &str,
+    kind_name: &'static str,
+    columns: &[SortColumn],
+    mut filter: Where,
+    page: &Page,
+    marker_by_id: bool,
+) -> Result<Vec<AnyRow>> {
+    let col = columns
+        .iter()
+        .find(|c| c.key == page.sort_key)
+        .or_else(|| columns.iter().find(|c| c.key == "id"))
+        .ok_or_else(|| StoreError::Corrupt {
+            what: "sort columns",
+            detail: format!("no id column for {table}"),
+        })?;
+    let sort_expr = format!("COALESCE({}, {})", col.expr, neutral(col.kind));
+    let dir = match page.sort_dir {
+        SortDir::Asc => ("ASC", ">"),
+        SortDir::Desc => ("DESC", "<"),
+    };
+    if let Some(marker) = &page.marker {
+        let marker_id: i64 = {
+            let (sql, val): (String, Val) = if marker_by_id {
+                (
+                    format!("SELECT id FROM {table} WHERE id = $1"),
+                    Val::Int(marker.parse().unwrap_or(-1)),
+                )
+            } else {
+                (
+                    format!("SELECT id FROM {table} WHERE uuid = $1"),
+                    Val::Text(marker.clone()),
+                )
+            };
+            let vals = [val];
+            let row = bind_all(sqlx::query(&sql), &vals)
+                .fetch_optional(pool)
+                .await?;
+            match row {
+                Some(r) => r.try_get(0)?,
+                None => return Err(StoreError::not_found(kind_name, marker.clone())),
+            }
+        };
+        let m = filter.arg(marker_id);
+        let inner_expr = sort_expr.replace(&format!("{alias}."), "mk.");
+        filter.raw(format!(
+            "({sort_expr} {op} (SELECT {inner_expr} FROM {table} mk WHERE mk.id = {m}) OR \
+             ({sort_expr} = (SELECT {inner_expr} FROM {table} mk WHERE mk.id = {m}) AND {alias}.id {op} {m}))",
+            op = dir.1
+        ));
+    }
+    let sql = format!(
+        "{select}{} ORDER BY {sort_expr} {d}, {alias}.id {d} LIMIT {}",
+        filter.sql(),
+        page.limit,
+        d = dir.0
+    );
+    Ok(bind_all(sqlx::query(&sql), &filter.vals)
+        .fetch_all(pool)
+        .await?)
+}
+
+/// Reads a JSON object stored as text; `NULL` and empty read as `{}`.
+pub fn json_obj(row: &AnyRow, col: &str) -> Result<Map<String, Value>> {
+    let raw: Option<String> = row.try_get(col)?;
+    match raw.as_deref().map(str::trim) {
+        None | Some("") => Ok(Map::new()),
+        Some(text) => match serde_json::from_str::<Value>(text) {
+            Ok(Value::Object(m)) => Ok(m),
+            Ok(Value::Null) => Ok(Map::new()),
+            _ => Err(StoreError::Corrupt {
+                what: "JSON column",
+                detail: format!("{col}: {text:.80}"),
+            }),
+        },
+    }
+}
+
+pub fn to_json_text(m: &Map<String, Value>) -> String {
+    serde_json::to_string(m).unwrap_or_else(|_| "{}".into())
+}
+
+/// Reads a boolean column. SQLite hands booleans back as integers, PostgreSQL as booleans.
+pub fn boolean(row: &AnyRow, col: &str) -> Result<Option<bool>> {
+    if let Ok(b) = row.try_get::<Option<bool>, _>(col) {
+        return Ok(b);
+    }
+    Ok(row.try_get::<Option<i64>, _>(col)?.map(|n| n != 0))
+}
+
+/// Finds the one row matching a uuid-or-name `ident`. Names are not unique for every resource:
+/// two matches give a conflict that tells the caller to use the uuid.
+pub async fn find_one(
+    pool: &sqlx::AnyPool,
+    select: &str,
+    alias: &str,
+    kind_name: &'static str,
+    ident: &s4t_model::Ident,
+    mut filter: Where,
+) -> Result<AnyRow> {
+    match ident {
+        s4t_model::Ident::Uuid(u) => filter.eq(&format!("{alias}.uuid"), u.as_str()),
+        s4t_model::Ident::Name(n) => filter.eq(&format!("{alias}.name"), n.as_str()),
+    };
+    let sql = format!("{select}{} LIMIT 2", filter.sql());
+    let mut rows = bind_all(sqlx::query(&sql), &filter.vals)
+        .fetch_all(pool)
+        .await?;
+    match rows.len() {
+        0 => Err(StoreError::not_found(kind_name, ident.as_str())),
+        1 => Ok(rows.remove(0)),
+        _ => Err(StoreError::Conflict(format!(
+            "More than one {} is named {}: use its uuid.",
+            kind_name.to_lowercase(),
+            ident.as_str()
+        ))),
+    }
+}
+
+/// `UPDATE table SET ... WHERE uuid = ?`, built from `(column, value)` pairs.
+pub async fn update_by_uuid(
+    pool: &sqlx::AnyPool,
+    table: &str,
+    kind_name: &'static str,
+    uuid: &str,
+    mut sets: Vec<(&'static str, Val)>,
+    conflict: impl FnOnce() -> String,
+) -> Result<()> {
+    sets.push(("updated_at", Val::Text(s4t_model::time::now())));
+    let mut w = Where::new();
+    let assignments: Vec<String> = sets
+        .into_iter()
+        .map(|(col, v)| format!("{col} = {}", w.arg(v)))
+        .collect();
+    let p = w.arg(uuid);
+    let sql = format!(
+        "UPDATE {table} SET {} WHERE uuid = {p}",
+        assignments.join(", ")
+    );
+    let done = bind_all(sqlx::query(&sql), &w.vals)
+        .execute(pool)
+        .await
+        .map_err(|e| StoreError::conflict_or(e, conflict))?;
+    if done.rows_affected() == 0 {
+        return Err(StoreError::not_found(kind_name, uuid));
+    }
+    Ok(())
+}
+
+/// `DELETE FROM table WHERE uuid = ?`; not found when nothing was deleted.
+pub async fn delete_by_uuid(
+    pool: &sqlx::AnyPool,
+    table: &str,
+    kind_name: &'static str,
+    uuid: &str,
+) -> Result<()> {
+    let sql = format!("DELETE FROM {table} WHERE uuid = $1");
+    let done = sqlx::query(&sql).bind(uuid).execute(pool).await?;
+    if done.rows_affected() == 0 {
+        return Err(StoreError::not_found(kind_name, uuid));
+    }
+    Ok(())
+}

@@ -1,0 +1,17 @@
+//! Helpers for tests of this and other crates: fresh databases on a test PostgreSQL server.
+
+use crate::{Result, Store, StoreError};
+
+/// Creates a new empty database on the server at `admin_url` and opens a store on it.
+pub async fn fresh_postgres(admin_url: &str) -> Result<Store> {
+    sqlx::any::install_default_drivers();
+    let name = format!("s4t_test_{}", uuid::Uuid::new_v4().simple());
+    let admin = sqlx::AnyPool::connect(admin_url).await?;
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&admin)
+        .await?;
+    admin.close().await;
+    let mut url = url::Url::parse(admin_url).map_err(|e| StoreError::BadUrl(e.to_string()))?;
+    url.set_path(&name);
+    Store::open(url.as_str()).await
+}

@@ -1,0 +1,406 @@
+//! The store's behaviour, run against both engines: every test exists as `sqlite::name` and
+//! `postgres::name`. PostgreSQL tests need `S4T_TEST_POSTGRES_URL` (an admin URL; each test makes
+//! its own database). Without it they fail when `S4T_REQUIRE_POSTGRES=1` (CI) and are skipped
+//! with a message otherwise.
+
+use serde_json::json;
+
+use s4t_model::listing::SortDir;
+use s4t_model::resources::{FleetFields, NewBoard, Outcome, PluginFields, ServiceFields};
+use s4t_model::{BoardStatus, Ident};
+use s4t_store::boards::{BoardFilter, BoardOwnership, BoardUpdate};
+use s4t_store::plugins::PluginVisibility;
+use s4t_store::requests::NewRequest;
+use s4t_store::{Page, Scope, Store, StoreError};
+
+async fn sqlite() -> Option<Store> {
+    let dir = std::env::temp_dir().join(format!("s4t-store-test-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    Some(Store::open_sqlite_file(&dir.join("s4t.db")).await.unwrap())
+}
+
+async fn postgres() -> Option<Store> {
+    let Ok(admin) = std::env::var("S4T_TEST_POSTGRES_URL") else {
+        if std::env::var("S4T_REQUIRE_POSTGRES").as_deref() == Ok("1") {
+            panic!("S4T_REQUIRE_POSTGRES=1 but S4T_TEST_POSTGRES_URL is not set");
+        }
+        eprintln!("skipped: S4T_TEST_POSTGRES_URL is not set");
+        return None;
+    };
+    Some(s4t_store::testing::fresh_postgres(&admin).await.unwrap())
+}
+
+fn board(name: &str, code: &str) -> NewBoard {
+    NewBoard::from_body(json!({"name": name, "code": code, "type": "server",
+        "location": [{"latitude": "38.1", "longitude": "15.5", "altitude": "3"}]}))
+    .unwrap()
+}
+
+fn own(project: Option<&str>) -> BoardOwnership {
+    BoardOwnership {
+        owner: Some("u1".into()),
+        project: project.map(str::to_string),
+        fleet: None,
+    }
+}
+
+fn page(limit: u32, marker: Option<String>, key: &str, dir: SortDir) -> Page {
+    Page {
+        limit,
+        marker,
+        sort_key: key.into(),
+        sort_dir: dir,
+    }
+}
+
+async fn board_round_trip(s: Store) {
+    let b = s
+        .create_board(&board("b1", "C1"), &own(Some("p1")))
+        .await
+        .unwrap();
+    assert_eq!(b.status, BoardStatus::Registered);
+    assert_eq!(b.location.len(), 1);
+    assert_eq!(b.location[0].altitude, "3");
+    assert_eq!(b.project.as_deref(), Some("p1"));
+    assert!(b.config.is_empty());
+    let by_name = s
+        .board(&Ident::Name("b1".into()), &Scope::All)
+        .await
+        .unwrap();
+    assert_eq!(by_name.uuid, b.uuid);
+    let other_project = s
+        .board(
+            &Ident::Uuid(b.uuid.clone()),
+            &Scope::Project(Some("p2".into())),
+        )
+        .await;
+    assert!(matches!(
+        other_project,
+        Err(StoreError::NotFound { kind: "Board", .. })
+    ));
+}
+
+async fn duplicate_board_name_and_code_conflict(s: Store) {
+    s.create_board(&board("b1", "C1"), &own(None))
+        .await
+        .unwrap();
+    let err = s
+        .create_board(&board("b1", "C2"), &own(None))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, StoreError::Conflict(m) if m.contains("name b1")),
+        "{err}"
+    );
+    let err = s
+        .create_board(&board("b2", "C1"), &own(None))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, StoreError::Conflict(m) if m.contains("code C1")),
+        "{err}"
+    );
+    let b2 = s
+        .create_board(&board("b2", "C2"), &own(None))
+        .await
+        .unwrap();
+    let err = s
+        .update_board(
+            &b2.uuid,
+            &BoardUpdate {
+                name: Some("b1".into()),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, StoreError::Conflict(_)),
+        "a rename onto a taken name is refused: {err}"
+    );
+}
+
+async fn pagination_by_marker_in_both_directions(s: Store) {
+    for i in 0..7 {
+        s.create_board(&board(&format!("b{i}"), &format!("C{i}")), &own(None))
+            .await
+            .unwrap();
+    }
+    let filter = BoardFilter {
+        scope: Scope::All,
+        status: None,
+        fleet: None,
+    };
+    let mut seen = Vec::new();
+    let mut marker = None;
+    loop {
+        let rows = s
+            .list_boards(&filter, &page(3, marker.clone(), "name", SortDir::Desc))
+            .await
+            .unwrap();
+        seen.extend(rows.iter().map(|b| b.name.clone()));
+        if rows.len() < 3 {
+            break;
+        }
+        marker = Some(rows.last().unwrap().uuid.clone());
+    }
+    assert_eq!(seen, vec!["b6", "b5", "b4", "b3", "b2", "b1", "b0"]);
+    let asc = s
+        .list_boards(&filter, &page(100, None, "id", SortDir::Asc))
+        .await
+        .unwrap();
+    assert_eq!(asc.first().unwrap().name, "b0");
+    let missing = s
+        .list_boards(&filter, &page(3, Some("nope".into()), "id", SortDir::Asc))
+        .await;
+    assert!(matches!(missing, Err(StoreError::NotFound { .. })));
+}
+
+async fn lists_are_scoped_by_project(s: Store) {
+    s.create_board(&board("a", "CA"), &own(Some("p1")))
+        .await
+        .unwrap();
+    s.create_board(&board("b", "CB"), &own(Some("p2")))
+        .await
+        .unwrap();
+    s.create_board(&board("c", "CC"), &own(None)).await.unwrap();
+    let names = |scope: Scope| {
+        let s = s.clone();
+        async move {
+            s.list_boards(
+                &BoardFilter {
+                    scope,
+                    status: None,
+                    fleet: None,
+                },
+                &Page::default(),
+            )
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|b| b.name)
+            .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(names(Scope::Project(Some("p1".into()))).await, vec!["a"]);
+    assert_eq!(names(Scope::Project(None)).await, vec!["c"]);
+    assert_eq!(names(Scope::All).await.len(), 3);
+}
+
+async fn deleting_a_board_cascades(s: Store) {
+    let b = s
+        .create_board(&board("b1", "C1"), &own(None))
+        .await
+        .unwrap();
+    let p = s
+        .create_plugin(
+            &PluginFields::for_create(json!({"name": "p", "code": "print(1)"})).unwrap(),
+            None,
+            "d",
+        )
+        .await
+        .unwrap();
+    s.upsert_injection(&b.uuid, &p.uuid, true).await.unwrap();
+    let again = s.upsert_injection(&b.uuid, &p.uuid, false).await.unwrap();
+    assert_eq!(again.status, "updated");
+    assert_eq!(s.injections(&b.uuid).await.unwrap().len(), 1);
+    let err = s.delete_plugin(&p.uuid).await.unwrap_err();
+    assert!(
+        matches!(&err, StoreError::Conflict(m) if m.contains("still injected")),
+        "{err}"
+    );
+    s.delete_board(&b.uuid).await.unwrap();
+    assert!(s.injections(&b.uuid).await.unwrap().is_empty());
+    s.delete_plugin(&p.uuid).await.unwrap();
+    assert!(matches!(
+        s.delete_board(&b.uuid).await,
+        Err(StoreError::NotFound { .. })
+    ));
+}
+
+async fn fleet_with_boards_cannot_be_deleted(s: Store) {
+    let f = s
+        .create_fleet(
+            &FleetFields::read(json!({"name": "f1"}), true).unwrap(),
+            Some("p1"),
+        )
+        .await
+        .unwrap();
+    let dup = s
+        .create_fleet(
+            &FleetFields::read(json!({"name": "f1"}), true).unwrap(),
+            Some("p1"),
+        )
+        .await;
+    assert!(matches!(dup, Err(StoreError::Conflict(_))));
+    let b = s
+        .create_board(
+            &board("b1", "C1"),
+            &BoardOwnership {
+                fleet: Some(f.uuid.clone()),
+                ..own(Some("p1"))
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(b.fleet.as_deref(), Some(f.uuid.as_str()));
+    let err = s.delete_fleet(&f.uuid).await.unwrap_err();
+    assert!(
+        matches!(&err, StoreError::Conflict(m) if m.contains("still has 1 board")),
+        "{err}"
+    );
+    s.update_board(
+        &b.uuid,
+        &BoardUpdate {
+            fleet: Some(None),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    s.delete_fleet(&f.uuid).await.unwrap();
+}
+
+async fn service_round_trip(s: Store) {
+    let f =
+        ServiceFields::read(json!({"name": "ssh", "port": 22, "protocol": "TCP"}), true).unwrap();
+    let svc = s.create_service(&f, Some("p1")).await.unwrap();
+    assert_eq!(svc.port, 22);
+    let upd = s
+        .update_service(
+            &svc.uuid,
+            &ServiceFields {
+                port: Some(2222),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(upd.port, 2222);
+    assert!(upd.updated_at.is_some());
+    assert_eq!(
+        s.list_services(&Scope::Project(Some("p2".into())), &Page::default())
+            .await
+            .unwrap()
+            .len(),
+        0
+    );
+    s.delete_service(&svc.uuid).await.unwrap();
+}
+
+async fn ambiguous_plugin_names_conflict(s: Store) {
+    for _ in 0..2 {
+        s.create_plugin(
+            &PluginFields::for_create(json!({"name": "same", "code": "x"})).unwrap(),
+            Some("u"),
+            "d",
+        )
+        .await
+        .unwrap();
+    }
+    let err = s
+        .plugin(&Ident::Name("same".into()), &PluginVisibility::All)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, StoreError::Conflict(m) if m.contains("use its uuid")),
+        "{err}"
+    );
+    let vis = PluginVisibility::Owner {
+        owner: Some("other".into()),
+        with_public: true,
+    };
+    assert!(s
+        .list_plugins(&vis, &Page::default())
+        .await
+        .unwrap()
+        .is_empty());
+}
+
+async fn requests_complete_and_interrupt(s: Store) {
+    let b = s
+        .create_board(&board("b1", "C1"), &own(None))
+        .await
+        .unwrap();
+    let new = NewRequest {
+        destination_uuid: Some(b.uuid.clone()),
+        main_request_uuid: None,
+        pending_requests: 0,
+        project: None,
+        request_type: 0,
+        action: "DeviceEcho".into(),
+    };
+    let r1 = s.open_request(&new, &b.uuid).await.unwrap();
+    s.close_request(&r1.uuid, &b.uuid, Outcome::Success, "hello")
+        .await
+        .unwrap();
+    let r2 = s.open_request(&new, &b.uuid).await.unwrap();
+    assert_eq!(
+        s.interrupt_pending_requests("interrupted: the cloud restarted")
+            .await
+            .unwrap(),
+        1
+    );
+    let done = s.request(&r1.uuid, &Scope::All).await.unwrap();
+    assert_eq!(done.status.as_str(), "COMPLETED");
+    let res = s.results(&r2.uuid).await.unwrap();
+    assert_eq!(res[0].result, Outcome::Error);
+    assert!(res[0].message.contains("interrupted"));
+    assert_eq!(s.results(&r1.uuid).await.unwrap()[0].message, "hello");
+}
+
+async fn reopening_keeps_data_and_schema(s: Store) {
+    s.create_board(&board("b1", "C1"), &own(None))
+        .await
+        .unwrap();
+    s4t_store::migrate::run(&s).await.unwrap();
+    assert_eq!(
+        s.list_boards(
+            &BoardFilter {
+                scope: Scope::All,
+                status: None,
+                fleet: None
+            },
+            &Page::default()
+        )
+        .await
+        .unwrap()
+        .len(),
+        1
+    );
+}
+
+async fn unicode_survives(s: Store) {
+    let code = "# ÀÉ 日本語 ✓ emoji 🚀\nprint('ok')";
+    let p = s
+        .create_plugin(
+            &PluginFields::for_create(json!({"name": "üñí", "code": code})).unwrap(),
+            None,
+            "d",
+        )
+        .await
+        .unwrap();
+    assert_eq!(p.code, code);
+    assert_eq!(p.name, "üñí");
+}
+
+macro_rules! both_engines {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite { $( #[tokio::test] async fn $name() { if let Some(s) = super::sqlite().await { super::$name(s).await } } )* }
+        mod postgres { $( #[tokio::test] async fn $name() { if let Some(s) = super::postgres().await { super::$name(s).await } } )* }
+    };
+}
+
+both_engines!(
+    board_round_trip,
+    duplicate_board_name_and_code_conflict,
+    pagination_by_marker_in_both_directions,
+    lists_are_scoped_by_project,
+    deleting_a_board_cascades,
+    fleet_with_boards_cannot_be_deleted,
+    service_round_trip,
+    ambiguous_plugin_names_conflict,
+    requests_complete_and_interrupt,
+    reopening_keeps_data_and_schema,
+    unicode_survives,
+);
