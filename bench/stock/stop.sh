@@ -13,3 +13,4 @@ for n in iotronic-api mariadb; do
   fi
   rm -f "$f"
 done
+rm -f "$RUN/uwsgi.sock"

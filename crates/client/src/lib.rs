@@ -1,1 +1,166 @@
-//! placeholder
+//! A typed client of the s4t / IoTronic v1 REST API, used by the `s4t` CLI (and later the
+//! Crossplane provider).
+//!
+//! It sends `X-Auth-Token`, pins microversion 1.0 (no negotiation round trip), and turns the
+//! double-encoded `error_message` bodies back into readable errors.
+#![forbid(unsafe_code)]
+#![deny(rust_2018_idioms)]
+
+use std::time::Duration;
+
+pub use reqwest::Method;
+use reqwest::StatusCode;
+use serde_json::Value;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// The API answered with an error status; `message` is IoTronic's `faultstring`.
+    #[error("{message} (HTTP {status})")]
+    Api { status: u16, message: String },
+    #[error("cannot reach the s4t API at {url}: {source}")]
+    Connect { url: String, source: reqwest::Error },
+    #[error("the API answered with something that is not JSON: {0}")]
+    Decode(String),
+    #[error("invalid API URL {0:?}: use http://HOST:PORT")]
+    BadUrl(String),
+}
+
+impl ClientError {
+    /// The HTTP status of an API error.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            ClientError::Api { status, .. } => Some(*status),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Client {
+    base: url::Url,
+    token: Option<String>,
+    http: reqwest::Client,
+}
+
+impl Client {
+    /// `base` is the API root without `/v1` (e.g. `http://127.0.0.1:8812`).
+    pub fn new(base: &str, token: Option<String>) -> Result<Client, ClientError> {
+        let mut base = url::Url::parse(base).map_err(|_| ClientError::BadUrl(base.to_string()))?;
+        if !base.path().ends_with('/') {
+            let p = format!("{}/", base.path());
+            base.set_path(&p);
+        }
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(150))
+            .user_agent(concat!("s4t-client/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| ClientError::Connect {
+                url: base.to_string(),
+                source: e,
+            })?;
+        Ok(Client { base, token, http })
+    }
+
+    /// Sends a request to `path` (relative, e.g. `v1/boards`) and returns the JSON body
+    /// (`Value::Null` for 204).
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<Value, ClientError> {
+        let url = self
+            .base
+            .join(path.trim_start_matches('/'))
+            .map_err(|_| ClientError::BadUrl(path.to_string()))?;
+        let mut req = self
+            .http
+            .request(method, url.clone())
+            .header("Accept", "application/json")
+            .header("X-OpenStack-Iotronic-API-Version", "1.0");
+        if let Some(t) = &self.token {
+            req = req.header("X-Auth-Token", t);
+        }
+        if let Some(b) = body {
+            req = req.json(b);
+        }
+        let resp = req.send().await.map_err(|e| ClientError::Connect {
+            url: url.to_string(),
+            source: e,
+        })?;
+        let status = resp.status();
+        let text = resp.text().await.map_err(|e| ClientError::Connect {
+            url: url.to_string(),
+            source: e,
+        })?;
+        if status.is_success() {
+            if status == StatusCode::NO_CONTENT || text.trim().is_empty() {
+                return Ok(Value::Null);
+            }
+            return serde_json::from_str(&text).map_err(|e| ClientError::Decode(e.to_string()));
+        }
+        Err(ClientError::Api {
+            status: status.as_u16(),
+            message: error_message(&text),
+        })
+    }
+
+    pub async fn get(&self, path: &str) -> Result<Value, ClientError> {
+        self.call(Method::GET, path, None).await
+    }
+
+    /// Follows `next` links and gathers every item of a collection under `envelope`.
+    pub async fn list_all(&self, path: &str, envelope: &str) -> Result<Vec<Value>, ClientError> {
+        let mut out = Vec::new();
+        let mut next = Some(path.to_string());
+        while let Some(p) = next.take() {
+            let page = self.get(&p).await?;
+            if let Some(items) = page.get(envelope).and_then(Value::as_array) {
+                out.extend(items.iter().cloned());
+            }
+            next = page
+                .get("next")
+                .and_then(Value::as_str)
+                .and_then(|n| url::Url::parse(n).ok())
+                .map(|u| {
+                    let q = u.query().map(|q| format!("?{q}")).unwrap_or_default();
+                    format!("{}{q}", u.path().trim_start_matches('/'))
+                });
+        }
+        Ok(out)
+    }
+}
+
+/// The readable message of an error body: the WSME `faultstring` inside the double-encoded
+/// `error_message`, the keystone-style `error.message`, or the raw text.
+pub fn error_message(body: &str) -> String {
+    let Ok(v) = serde_json::from_str::<Value>(body) else {
+        return body.trim().to_string();
+    };
+    if let Some(inner) = v.get("error_message").and_then(Value::as_str) {
+        if let Ok(fault) = serde_json::from_str::<Value>(inner) {
+            if let Some(s) = fault.get("faultstring").and_then(Value::as_str) {
+                return s.to_string();
+            }
+        }
+        return inner.to_string();
+    }
+    if let Some(m) = v.pointer("/error/message").and_then(Value::as_str) {
+        return m.to_string();
+    }
+    body.trim().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_message_unwraps_every_format() {
+        let wsme = r#"{"error_message": "{\"faultcode\": \"Client\", \"faultstring\": \"Board x could not be found.\", \"debuginfo\": null}"}"#;
+        assert_eq!(error_message(wsme), "Board x could not be found.");
+        let ks = r#"{"error": {"code": 401, "title": "Unauthorized", "message": "needs auth"}}"#;
+        assert_eq!(error_message(ks), "needs auth");
+        assert_eq!(error_message("plain"), "plain");
+    }
+}

@@ -1,1 +1,126 @@
-//! placeholder
+//! The s4t cloud: the IoTronic v1 REST API on a real store.
+//!
+//! - [`config`]: what `s4t cloud` is started with.
+//! - [`api`]: the HTTP surface (axum): routing, microversions, errors, auth, one module per
+//!   resource family. Handlers parse and authorise; they never talk to boards themselves.
+//! - [`conductor`]: decides and records board operations (request/result rows) and hands them to
+//!   the board link.
+//! - [`auth`]: API tokens (hashed at rest) and the first-start admin token.
+//! - [`openapi`]: the OpenAPI 3 document served at `/v1/openapi.json`.
+#![forbid(unsafe_code)]
+#![deny(rust_2018_idioms)]
+
+pub mod api;
+pub mod auth;
+pub mod conductor;
+pub mod config;
+pub mod openapi;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use s4t_store::Store;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+pub use config::CloudConfig;
+
+/// A cloud that is serving. Dropping it does not stop it; call [`RunningCloud::shutdown`].
+pub struct RunningCloud {
+    pub api_addr: SocketAddr,
+    pub store: Store,
+    /// The admin token, when this start created it (first start).
+    pub new_admin_token: Option<String>,
+    shutdown: watch::Sender<bool>,
+    server: JoinHandle<std::io::Result<()>>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Store(#[from] s4t_store::StoreError),
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        addr: String,
+        source: std::io::Error,
+    },
+    #[error("cannot prepare the data directory {dir}: {source}")]
+    DataDir { dir: String, source: std::io::Error },
+}
+
+impl RunningCloud {
+    /// Opens the store, prepares auth and starts serving the API.
+    pub async fn start(config: CloudConfig) -> Result<RunningCloud, StartError> {
+        std::fs::create_dir_all(&config.data_dir).map_err(|source| StartError::DataDir {
+            dir: config.data_dir.display().to_string(),
+            source,
+        })?;
+        let store = match &config.database_url {
+            Some(url) => Store::open(url).await?,
+            None => Store::open_sqlite_file(&config.data_dir.join("s4t.db")).await?,
+        };
+        let interrupted = store
+            .interrupt_pending_requests("interrupted: the cloud stopped before the board answered")
+            .await?;
+        if interrupted > 0 {
+            tracing::warn!(
+                interrupted,
+                "requests left pending by the previous run were closed as interrupted"
+            );
+        }
+        let new_admin_token = if config.noauth {
+            tracing::warn!("--noauth: the API trusts X-User-Id / X-Project-Id / X-Roles headers and checks no token");
+            None
+        } else {
+            auth::ensure_admin_token(&store, &config.data_dir)
+                .await
+                .map_err(|source| StartError::DataDir {
+                    dir: config.data_dir.display().to_string(),
+                    source,
+                })?
+        };
+        let listener = TcpListener::bind(&config.api_addr)
+            .await
+            .map_err(|source| StartError::Listen {
+                addr: config.api_addr.clone(),
+                source,
+            })?;
+        let api_addr = listener.local_addr().map_err(|source| StartError::Listen {
+            addr: config.api_addr.clone(),
+            source,
+        })?;
+        let state = api::AppState::new(store.clone(), Arc::new(config));
+        let app = api::service(state);
+        let (shutdown, mut rx) = watch::channel(false);
+        let server = tokio::spawn(async move {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(async move {
+                    let _ = rx.wait_for(|stop| *stop).await;
+                })
+                .await
+        });
+        tracing::info!(%api_addr, "REST API v1 listening");
+        Ok(RunningCloud {
+            api_addr,
+            store,
+            new_admin_token,
+            shutdown,
+            server,
+        })
+    }
+
+    /// Stops accepting requests, lets in-flight ones finish, closes the store.
+    pub async fn shutdown(self) {
+        let _ = self.shutdown.send(true);
+        let _ = self.server.await;
+        self.store.close().await;
+    }
+
+    /// Waits until the server stops by itself (it only does on error).
+    pub async fn wait(&mut self) -> std::io::Result<()> {
+        (&mut self.server)
+            .await
+            .unwrap_or_else(|e| Err(std::io::Error::other(e)))
+    }
+}

@@ -1,0 +1,169 @@
+//! `/v1/fleets`: groups of boards.
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::routing::get;
+use axum::{Json, Router};
+use serde_json::Value;
+
+use s4t_model::listing::{parse_fields, specs, ListQuery};
+use s4t_model::policy::Action;
+use s4t_model::resources::{Fleet, FleetFields};
+use s4t_model::Ident;
+use s4t_store::Page;
+
+use super::render::{self, select};
+use super::{created, json_body, ApiError, ApiResult, AppState, BaseUrl, Ctx, Query};
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/v1/fleets", get(list).post(create))
+        .route("/v1/fleets/detail", get(list_detail))
+        .route("/v1/fleets/{fleet}", get(show).patch(update).delete(remove))
+        .route("/v1/fleets/{fleet}/boards", get(boards))
+}
+
+async fn find(state: &AppState, ctx: &Ctx, raw: &str) -> ApiResult<Fleet> {
+    Ok(state.store.fleet(&Ident::parse(raw), &ctx.scope()).await?)
+}
+
+async fn list_with(
+    state: AppState,
+    ctx: Ctx,
+    base: BaseUrl,
+    q: Query,
+    detail: bool,
+) -> ApiResult<Json<Value>> {
+    ctx.allow(Action::Read, None)?;
+    let lq = ListQuery::parse(&specs::FLEETS, &q.0, detail)?;
+    let fleets = state
+        .store
+        .list_fleets(&ctx.list_scope(&q)?, &Page::from(&lq))
+        .await?;
+    let fields = lq.list_fields(&specs::FLEETS);
+    let last = fleets.last().map(|f| f.uuid.clone());
+    let items = fleets
+        .iter()
+        .map(|f| select(render::fleet(f, &base.0), Some(&fields), &specs::FLEETS))
+        .collect();
+    Ok(Json(render::collection(
+        &specs::FLEETS,
+        &base.0,
+        items,
+        &lq,
+        last,
+    )))
+}
+
+async fn list(
+    State(s): State<AppState>,
+    ctx: Ctx,
+    base: BaseUrl,
+    q: Query,
+) -> ApiResult<Json<Value>> {
+    list_with(s, ctx, base, q, false).await
+}
+
+async fn list_detail(
+    State(s): State<AppState>,
+    ctx: Ctx,
+    base: BaseUrl,
+    q: Query,
+) -> ApiResult<Json<Value>> {
+    list_with(s, ctx, base, q, true).await
+}
+
+async fn show(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    base: BaseUrl,
+    q: Query,
+    Path(fleet): Path<String>,
+) -> ApiResult<Json<Value>> {
+    ctx.allow(Action::Read, None)?;
+    let fields = q
+        .get("fields")
+        .map(|f| parse_fields(&specs::FLEETS, f))
+        .transpose()?;
+    let f = find(&state, &ctx, &fleet).await?;
+    Ok(Json(select(
+        render::fleet(&f, &base.0),
+        fields.as_deref(),
+        &specs::FLEETS,
+    )))
+}
+
+async fn create(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    base: BaseUrl,
+    body: Bytes,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    ctx.allow(Action::FleetCreate, None)?;
+    let f = FleetFields::read(json_body(&body)?, true)?;
+    let fleet = state
+        .store
+        .create_fleet(&f, ctx.0.project_id.as_deref())
+        .await?;
+    Ok(created(Value::Object(render::fleet(&fleet, &base.0))))
+}
+
+async fn update(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    base: BaseUrl,
+    Path(fleet): Path<String>,
+    body: Bytes,
+) -> ApiResult<Json<Value>> {
+    ctx.allow(Action::FleetModify, None)?;
+    let current = find(&state, &ctx, &fleet).await?;
+    let f = FleetFields::read(json_body(&body)?, false)?;
+    if f.uuid.as_deref().is_some_and(|u| u != current.uuid) {
+        return Err(ApiError::bad_request(
+            "Cannot overwrite UUID for an existing Fleet.",
+        ));
+    }
+    if let Some(name) = &f.name {
+        if name != &current.name {
+            let scope = s4t_store::Scope::Project(current.project.clone());
+            if state
+                .store
+                .fleet(&Ident::Name(name.clone()), &scope)
+                .await
+                .is_ok()
+            {
+                return Err(ApiError::conflict(format!(
+                    "A fleet named {name} already exists in this project."
+                )));
+            }
+        }
+    }
+    let updated = state.store.update_fleet(&current.uuid, &f).await?;
+    Ok(Json(Value::Object(render::fleet(&updated, &base.0))))
+}
+
+async fn remove(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(fleet): Path<String>,
+) -> ApiResult<StatusCode> {
+    ctx.allow(Action::FleetModify, None)?;
+    let f = find(&state, &ctx, &fleet).await?;
+    state.store.delete_fleet(&f.uuid).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn boards(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    base: BaseUrl,
+    q: Query,
+    Path(fleet): Path<String>,
+) -> ApiResult<Json<Value>> {
+    ctx.allow(Action::Read, None)?;
+    let f = find(&state, &ctx, &fleet).await?;
+    Ok(Json(
+        super::boards::fleet_boards(&state, &ctx, &base.0, &q, f.uuid).await?,
+    ))
+}

@@ -1,0 +1,214 @@
+//! `/v1/ports` and `/v1/boards/{B}/ports`.
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::routing::get;
+use axum::{Json, Router};
+use serde_json::{json, Value};
+
+use s4t_model::input::BodyReader;
+use s4t_model::listing::{parse_fields, specs, ListQuery};
+use s4t_model::policy::Action;
+use s4t_model::InputError;
+use s4t_store::Page;
+
+use super::boards::find as find_board;
+use super::render::{self, select};
+use super::{json_body, ApiError, ApiResult, AppState, BaseUrl, Ctx, Query};
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/v1/ports", get(list))
+        .route("/v1/ports/detail", get(list_detail))
+        .route("/v1/ports/{port}", get(show).delete(remove))
+        .route("/v1/boards/{board}/ports", get(board_list).put(create))
+        .route(
+            "/v1/boards/{board}/ports/{port}",
+            get(board_show).delete(board_remove),
+        )
+}
+
+async fn list_with(
+    state: AppState,
+    ctx: Ctx,
+    base: BaseUrl,
+    q: Query,
+    detail: bool,
+) -> ApiResult<Json<Value>> {
+    ctx.allow(Action::Read, None)?;
+    let lq = ListQuery::parse(&specs::PORTS, &q.0, detail)?;
+    let list = state
+        .store
+        .list_ports(&ctx.list_scope(&q)?, None, &Page::from(&lq))
+        .await?;
+    let fields = lq.list_fields(&specs::PORTS);
+    let last = list.last().map(|p| p.uuid.clone());
+    let items = list
+        .iter()
+        .map(|p| select(render::port(p, &base.0), Some(&fields), &specs::PORTS))
+        .collect();
+    Ok(Json(render::collection(
+        &specs::PORTS,
+        &base.0,
+        items,
+        &lq,
+        last,
+    )))
+}
+
+async fn list(
+    State(s): State<AppState>,
+    ctx: Ctx,
+    base: BaseUrl,
+    q: Query,
+) -> ApiResult<Json<Value>> {
+    list_with(s, ctx, base, q, false).await
+}
+
+async fn list_detail(
+    State(s): State<AppState>,
+    ctx: Ctx,
+    base: BaseUrl,
+    q: Query,
+) -> ApiResult<Json<Value>> {
+    list_with(s, ctx, base, q, true).await
+}
+
+async fn show(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    base: BaseUrl,
+    q: Query,
+    Path(port): Path<String>,
+) -> ApiResult<Json<Value>> {
+    ctx.allow(Action::Read, None)?;
+    let fields = q
+        .get("fields")
+        .map(|f| parse_fields(&specs::PORTS, f))
+        .transpose()?;
+    let p = state
+        .store
+        .port(&port.to_ascii_lowercase(), &ctx.scope(), None)
+        .await?;
+    Ok(Json(select(
+        render::port(&p, &base.0),
+        fields.as_deref(),
+        &specs::PORTS,
+    )))
+}
+
+async fn remove(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(port): Path<String>,
+) -> ApiResult<StatusCode> {
+    let p = state
+        .store
+        .port(&port.to_ascii_lowercase(), &ctx.scope(), None)
+        .await?;
+    remove_port(&state, &ctx, &p.board_uuid, &p.uuid, &p.vif_name).await
+}
+
+async fn remove_port(
+    state: &AppState,
+    ctx: &Ctx,
+    board_uuid: &str,
+    port_uuid: &str,
+    vif: &str,
+) -> ApiResult<StatusCode> {
+    let b = state
+        .store
+        .board(
+            &s4t_model::Ident::Uuid(board_uuid.to_string()),
+            &s4t_store::Scope::All,
+        )
+        .await?;
+    ctx.allow(Action::BoardOperate, b.owner.as_deref())?;
+    if b.status.is_connected() {
+        state
+            .conductor
+            .execute(&b, "Remove_VIF", vec![json!(vif)])
+            .await?;
+    }
+    state.store.delete_port(port_uuid).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn board_list(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(board): Path<String>,
+) -> ApiResult<Json<Value>> {
+    ctx.allow(Action::Read, None)?;
+    let b = find_board(&state, &ctx, &board).await?;
+    let list = state
+        .store
+        .list_ports(&s4t_store::Scope::All, Some(&b.uuid), &Page::default())
+        .await?;
+    Ok(Json(
+        json!({"ports": list.iter().map(render::board_port).collect::<Vec<_>>()}),
+    ))
+}
+
+async fn board_show(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path((board, port)): Path<(String, String)>,
+) -> ApiResult<Json<Value>> {
+    ctx.allow(Action::Read, None)?;
+    let b = find_board(&state, &ctx, &board).await?;
+    let p = state
+        .store
+        .port(
+            &port.to_ascii_lowercase(),
+            &s4t_store::Scope::All,
+            Some(&b.uuid),
+        )
+        .await?;
+    Ok(Json(render::board_port(&p)))
+}
+
+async fn board_remove(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path((board, port)): Path<(String, String)>,
+) -> ApiResult<StatusCode> {
+    let b = find_board(&state, &ctx, &board).await?;
+    let p = state
+        .store
+        .port(
+            &port.to_ascii_lowercase(),
+            &s4t_store::Scope::All,
+            Some(&b.uuid),
+        )
+        .await?;
+    remove_port(&state, &ctx, &b.uuid, &p.uuid, &p.vif_name).await
+}
+
+async fn create(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(board): Path<String>,
+    body: Bytes,
+) -> ApiResult<Json<Value>> {
+    let b = find_board(&state, &ctx, &board).await?;
+    ctx.allow(Action::BoardOperate, b.owner.as_deref())?;
+    let mut r = BodyReader::new(
+        "Port",
+        json_body(&body)?,
+        &["network", "subnet", "security_groups"],
+    )?;
+    if r.text_or_zero("network", 64)?.is_none() {
+        return Err(InputError::field(
+            "network",
+            "network is required: the network to attach the board to.",
+        )
+        .into());
+    }
+    state.conductor.ensure_connected(&b)?;
+    Err(ApiError::new(
+        StatusCode::NOT_IMPLEMENTED,
+        "Ports need the network layer, which this cloud does not run yet.",
+    ))
+}

@@ -1,0 +1,157 @@
+//! The conductor: decides and records every operation that reaches a board.
+//!
+//! An operation writes its request and RUNNING result rows before the board is called and its
+//! outcome after, so a restart never loses one (pending ones are closed as interrupted on start).
+//! The board link (the WAMP gateway) is behind [`BoardLink`]; until it runs, no board can be
+//! online and every board operation answers IoTronic's 400 "Board X is not connected.".
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use serde_json::{json, Value};
+
+use s4t_model::resources::{Board, Outcome};
+use s4t_store::requests::NewRequest;
+use s4t_store::Store;
+
+use crate::api::ApiError;
+
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// A board's answer (`WampMessage`): outcome and message.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BoardReply {
+    pub outcome: Outcome,
+    pub message: Value,
+}
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum LinkError {
+    #[error("Board {0} is not connected.")]
+    NotConnected(String),
+    #[error("Error in the execution of {call} on {board}: {error}")]
+    Failed {
+        call: String,
+        board: String,
+        error: String,
+    },
+}
+
+/// Sends calls to connected boards. Implemented by the WAMP board gateway.
+pub trait BoardLink: Send + Sync {
+    /// Calls `method` on the board with `req` first and `args` after, as IoTronic does.
+    fn call<'a>(
+        &'a self,
+        board: &'a Board,
+        method: &'a str,
+        req: Value,
+        args: Vec<Value>,
+    ) -> BoxFuture<'a, Result<BoardReply, LinkError>>;
+}
+
+/// The link of a cloud that runs no board gateway: every board is unreachable.
+pub struct NoBoardLink;
+
+impl BoardLink for NoBoardLink {
+    fn call<'a>(
+        &'a self,
+        board: &'a Board,
+        _: &'a str,
+        _: Value,
+        _: Vec<Value>,
+    ) -> BoxFuture<'a, Result<BoardReply, LinkError>> {
+        Box::pin(async move { Err(LinkError::NotConnected(board.uuid.clone())) })
+    }
+}
+
+#[derive(Clone)]
+pub struct Conductor {
+    store: Store,
+    link: Arc<dyn BoardLink>,
+}
+
+impl Conductor {
+    pub fn new(store: Store) -> Conductor {
+        Conductor {
+            store,
+            link: Arc::new(NoBoardLink),
+        }
+    }
+
+    pub fn with_link(store: Store, link: Arc<dyn BoardLink>) -> Conductor {
+        Conductor { store, link }
+    }
+
+    /// IoTronic's `check_if_online`.
+    pub fn ensure_connected(&self, board: &Board) -> Result<(), ApiError> {
+        if board.status.is_connected() {
+            Ok(())
+        } else {
+            Err(ApiError::not_connected(&board.uuid))
+        }
+    }
+
+    /// Runs `method` on a connected board, recording the request and its result. Returns the
+    /// board's message (the HTTP body of action routes).
+    pub async fn execute(
+        &self,
+        board: &Board,
+        method: &str,
+        args: Vec<Value>,
+    ) -> Result<Value, ApiError> {
+        self.ensure_connected(board)?;
+        let request = self
+            .store
+            .open_request(
+                &NewRequest {
+                    destination_uuid: Some(board.uuid.clone()),
+                    main_request_uuid: None,
+                    pending_requests: 0,
+                    project: board.project.clone(),
+                    request_type: 0,
+                    action: method.to_string(),
+                },
+                &board.uuid,
+            )
+            .await?;
+        let req = json!({"uuid": request.uuid, "main_request_uuid": null, "action": method});
+        match self.link.call(board, method, req, args).await {
+            Ok(reply) => {
+                let text = match &reply.message {
+                    Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                };
+                self.store
+                    .close_request(&request.uuid, &board.uuid, reply.outcome, &text)
+                    .await?;
+                match reply.outcome {
+                    Outcome::Error => Err(ApiError::internal(format!(
+                        "Error in the execution of {method} on {}: {text}",
+                        board.uuid
+                    ))),
+                    _ => Ok(reply.message),
+                }
+            }
+            Err(e) => {
+                self.store
+                    .close_request(&request.uuid, &board.uuid, Outcome::Error, &e.to_string())
+                    .await?;
+                Err(match e {
+                    LinkError::NotConnected(uuid) => ApiError::not_connected(&uuid),
+                    other => ApiError::internal(other.to_string()),
+                })
+            }
+        }
+    }
+
+    /// Deletes a board. A connected board is factory-reset first, as upstream does.
+    pub async fn delete_board(&self, board: &Board) -> Result<(), ApiError> {
+        if board.status.is_connected() {
+            if let Err(e) = self.execute(board, "DeviceFactoryReset", vec![]).await {
+                tracing::warn!(board = %board.uuid, error = %e.message, "factory reset before delete failed; deleting anyway");
+            }
+        }
+        Ok(self.store.delete_board(&board.uuid).await?)
+    }
+}

@@ -1,0 +1,137 @@
+//! `s4t cloud` and `s4t dev`.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::Args;
+
+use s4t_cloud::{CloudConfig, RunningCloud};
+
+#[derive(Args, Debug)]
+pub struct CloudArgs {
+    /// Holds the SQLite database (unless --database-url) and the admin token.
+    #[arg(long, env = "S4T_DATA_DIR", default_value = "s4t-data")]
+    data_dir: PathBuf,
+    /// postgres://USER@HOST/DB for PostgreSQL; default: SQLite at DIR/s4t.db.
+    #[arg(long, env = "S4T_DATABASE_URL", hide_env_values = true)]
+    database_url: Option<String>,
+    /// Where the REST API listens (port 0: any free port).
+    #[arg(long, default_value = "127.0.0.1:8812")]
+    api_addr: String,
+    /// Trust X-User-Id / X-Project-Id / X-Roles headers and check no token (upstream noauth).
+    /// For tests and trusted networks only.
+    #[arg(long)]
+    noauth: bool,
+    /// Base URL written into links (default: from the request's Host header).
+    #[arg(long)]
+    public_url: Option<String>,
+    /// The WAMP URL boards register at (written into board configs).
+    #[arg(long, default_value = "ws://127.0.0.1:8181/")]
+    wamp_public_url: String,
+    /// The stable agent name boards are provisioned with: their RPC prefix. Never a host name.
+    #[arg(long, default_value = "s4t")]
+    agent_name: String,
+}
+
+impl CloudArgs {
+    fn config(self) -> CloudConfig {
+        CloudConfig {
+            data_dir: self.data_dir,
+            database_url: self.database_url,
+            api_addr: self.api_addr,
+            noauth: self.noauth,
+            public_url: self.public_url,
+            wamp_public_url: self.wamp_public_url,
+            agent_name: self.agent_name,
+        }
+    }
+}
+
+#[derive(Args, Debug)]
+pub struct DevArgs {
+    /// Where the embedded database and the admin token live.
+    #[arg(long, default_value = ".s4t-dev")]
+    data_dir: PathBuf,
+    /// Where the REST API listens.
+    #[arg(long, default_value = "127.0.0.1:8812")]
+    api_addr: String,
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("S4T_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+async fn wait_for_stop(cloud: &mut RunningCloud) -> anyhow::Result<()> {
+    tokio::select! {
+        r = cloud.wait() => r.context("the API server stopped"),
+        _ = tokio::signal::ctrl_c() => Ok(()),
+        _ = terminate() => Ok(()),
+    }
+}
+
+#[cfg(unix)]
+async fn terminate() {
+    match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(mut s) => {
+            s.recv().await;
+        }
+        Err(_) => std::future::pending().await,
+    }
+}
+
+#[cfg(not(unix))]
+async fn terminate() {
+    std::future::pending().await
+}
+
+pub async fn cloud(args: CloudArgs) -> anyhow::Result<()> {
+    init_logging();
+    let config = args.config();
+    let token_file = config.data_dir.join(s4t_cloud::auth::ADMIN_TOKEN_FILE);
+    let mut running = RunningCloud::start(config)
+        .await
+        .context("cannot start the cloud")?;
+    println!("s4t cloud: REST API on http://{}", running.api_addr);
+    if running.new_admin_token.is_some() {
+        println!("s4t cloud: admin token written to {}", token_file.display());
+    }
+    wait_for_stop(&mut running).await?;
+    tracing::info!("stopping");
+    running.shutdown().await;
+    Ok(())
+}
+
+pub async fn dev(args: DevArgs) -> anyhow::Result<()> {
+    init_logging();
+    let mut config = CloudConfig::for_dir(&args.data_dir);
+    config.api_addr = args.api_addr;
+    let token_file = config.data_dir.join(s4t_cloud::auth::ADMIN_TOKEN_FILE);
+    let mut running = RunningCloud::start(config)
+        .await
+        .context("cannot start the dev cloud")?;
+    let token = std::fs::read_to_string(&token_file)
+        .with_context(|| format!("cannot read the admin token from {}", token_file.display()))?;
+    let url = format!("http://{}", running.api_addr);
+    println!(
+        "s4t dev: a cloud on embedded SQLite ({db}), REST API v1 on {url}\n\n\
+         Try it, in another terminal:\n  \
+           export S4T_URL={url} S4T_TOKEN={token}\n  \
+           s4t board create --name board-1 --code CODE-1 --lat 38.19 --lon 15.55 --alt 10\n  \
+           s4t board list\n  \
+           curl -H \"X-Auth-Token: $S4T_TOKEN\" {url}/v1/boards\n\n\
+         The stock client works too:\n  \
+           iotronic --os-auth-token $S4T_TOKEN --iotronic-url {url} board-list\n\n\
+         Stop with Ctrl-C; the data stays in {dir}.",
+        db = args.data_dir.join("s4t.db").display(),
+        token = token.trim(),
+        dir = args.data_dir.display(),
+    );
+    wait_for_stop(&mut running).await?;
+    running.shutdown().await;
+    Ok(())
+}
