@@ -57,6 +57,15 @@ pub struct DevArgs {
     api_addr: String,
 }
 
+/// Prints a line for the operator. A closed stdout (a supervisor that stopped reading) must not
+/// take the cloud down, so write errors are ignored.
+fn say(text: &str) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{text}");
+    let _ = out.flush();
+}
+
 fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("S4T_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
@@ -96,9 +105,15 @@ pub async fn cloud(args: CloudArgs) -> anyhow::Result<()> {
     let mut running = RunningCloud::start(config)
         .await
         .context("cannot start the cloud")?;
-    println!("s4t cloud: REST API on http://{}", running.api_addr);
+    say(&format!(
+        "s4t cloud: REST API on http://{}",
+        running.api_addr
+    ));
     if running.new_admin_token.is_some() {
-        println!("s4t cloud: admin token written to {}", token_file.display());
+        say(&format!(
+            "s4t cloud: admin token written to {}",
+            token_file.display()
+        ));
     }
     wait_for_stop(&mut running).await?;
     tracing::info!("stopping");
@@ -117,7 +132,7 @@ pub async fn dev(args: DevArgs) -> anyhow::Result<()> {
     let token = std::fs::read_to_string(&token_file)
         .with_context(|| format!("cannot read the admin token from {}", token_file.display()))?;
     let url = format!("http://{}", running.api_addr);
-    println!(
+    say(&format!(
         "s4t dev: a cloud on embedded SQLite ({db}), REST API v1 on {url}\n\n\
          Try it, in another terminal:\n  \
            export S4T_URL={url} S4T_TOKEN={token}\n  \
@@ -130,7 +145,7 @@ pub async fn dev(args: DevArgs) -> anyhow::Result<()> {
         db = args.data_dir.join("s4t.db").display(),
         token = token.trim(),
         dir = args.data_dir.display(),
-    );
+    ));
     wait_for_stop(&mut running).await?;
     running.shutdown().await;
     Ok(())

@@ -6,7 +6,7 @@
 
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
+use serde_json::{json, Value};
 
 use s4t_model::{Denied, InputError};
 use s4t_store::StoreError;
@@ -81,14 +81,19 @@ impl From<StoreError> for ApiError {
     }
 }
 
-/// The WSME fault body.
+/// The WSME fault body, spaced as Python's `json.dumps` writes it, so that even clients that
+/// compare bytes see what IoTronic sends.
 pub fn fault_body(status: StatusCode, message: &str) -> String {
-    let fault = json!({
-        "faultcode": if status.is_server_error() { "Server" } else { "Client" },
-        "faultstring": message,
-        "debuginfo": null,
-    });
-    json!({ "error_message": fault.to_string() }).to_string()
+    let code = if status.is_server_error() {
+        "Server"
+    } else {
+        "Client"
+    };
+    let fault = format!(
+        "{{\"faultcode\": \"{code}\", \"faultstring\": {}, \"debuginfo\": null}}",
+        Value::String(message.to_string())
+    );
+    format!("{{\"error_message\": {}}}", Value::String(fault))
 }
 
 impl IntoResponse for ApiError {
@@ -115,5 +120,23 @@ impl IntoResponse for ApiError {
             HeaderValue::from_static("application/json"),
         );
         resp
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fault_body_is_byte_identical_to_iotronic() {
+        let body = fault_body(
+            StatusCode::NOT_FOUND,
+            "Board nonexistent could not be found.",
+        );
+        assert_eq!(
+            body,
+            r#"{"error_message": "{\"faultcode\": \"Client\", \"faultstring\": \"Board nonexistent could not be found.\", \"debuginfo\": null}"}"#
+        );
+        assert!(fault_body(StatusCode::INTERNAL_SERVER_ERROR, "x").contains("Server"));
     }
 }
