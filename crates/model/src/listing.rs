@@ -496,9 +496,12 @@ mod tests {
         assert_eq!(detail.fields.unwrap().len(), BOARDS.fields.len());
     }
 
+    /// (query, field named in the error, message fragment)
+    type Case<'a> = (&'a [(&'a str, &'a str)], &'a str, &'a str);
+
     #[test]
     fn error_table() {
-        let table: [(&[(&str, &str)], &str, &str); 7] = [
+        let table: [Case<'_>; 7] = [
             (&[("limit", "0")], "limit", "Limit must be positive"),
             (&[("limit", "-3")], "limit", "Limit must be positive"),
             (&[("limit", "ten")], "limit", "Invalid limit"),

@@ -7,7 +7,7 @@ use s4t_model::resources::{Board, JsonObject, Location, NewBoard};
 use s4t_model::{BoardStatus, Ident};
 
 use crate::sql::{
-    bind_all, boolean, fetch_page, json_obj, to_json_text, Kind, SortColumn, Val, Where,
+    bind_all, boolean, fetch_page, json_obj, to_json_text, Collection, Kind, SortColumn, Val, Where,
 };
 use crate::{Page, Result, Scope, Store, StoreError};
 
@@ -252,14 +252,16 @@ impl Store {
         }
         let rows = fetch_page(
             self.pool(),
-            SELECT,
-            "boards",
-            "b",
-            "Board",
-            SORT,
+            &Collection {
+                select: SELECT,
+                table: "boards",
+                alias: "b",
+                kind: "Board",
+                sort: SORT,
+                marker_by_id: false,
+            },
             w,
             page,
-            false,
         )
         .await?;
         rows.iter().map(decode).collect()

@@ -7,8 +7,8 @@ use s4t_model::resources::{Fleet, FleetFields};
 use s4t_model::Ident;
 
 use crate::sql::{
-    delete_by_uuid, fetch_page, find_one, json_obj, to_json_text, update_by_uuid, Kind, SortColumn,
-    Val, Where,
+    delete_by_uuid, fetch_page, find_one, json_obj, to_json_text, update_by_uuid, Collection, Kind,
+    SortColumn, Val, Where,
 };
 use crate::{Page, Result, Scope, Store, StoreError};
 
@@ -107,14 +107,16 @@ impl Store {
         w.scope("f.project", scope);
         let rows = fetch_page(
             self.pool(),
-            SELECT,
-            "fleets",
-            "f",
-            "Fleet",
-            SORT,
+            &Collection {
+                select: SELECT,
+                table: "fleets",
+                alias: "f",
+                kind: "Fleet",
+                sort: SORT,
+                marker_by_id: false,
+            },
             w,
             page,
-            false,
         )
         .await?;
         rows.iter().map(decode).collect()

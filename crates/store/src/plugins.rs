@@ -8,7 +8,7 @@ use s4t_model::Ident;
 
 use crate::sql::{
     bind_all, boolean, delete_by_uuid, fetch_page, find_one, json_obj, to_json_text,
-    update_by_uuid, Kind, SortColumn, Val, Where,
+    update_by_uuid, Collection, Kind, SortColumn, Val, Where,
 };
 use crate::{Page, Result, Store, StoreError};
 
@@ -164,14 +164,16 @@ impl Store {
         vis.apply(&mut w);
         let rows = fetch_page(
             self.pool(),
-            SELECT,
-            "plugins",
-            "p",
-            "Plugin",
-            SORT,
+            &Collection {
+                select: SELECT,
+                table: "plugins",
+                alias: "p",
+                kind: "Plugin",
+                sort: SORT,
+                marker_by_id: false,
+            },
             w,
             page,
-            false,
         )
         .await?;
         rows.iter().map(decode).collect()

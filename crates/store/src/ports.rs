@@ -5,7 +5,7 @@ use sqlx::Row;
 
 use s4t_model::resources::Port;
 
-use crate::sql::{bind_all, delete_by_uuid, fetch_page, Kind, SortColumn, Where};
+use crate::sql::{bind_all, delete_by_uuid, fetch_page, Collection, Kind, SortColumn, Where};
 use crate::{Page, Result, Scope, Store, StoreError};
 
 const SELECT: &str =
@@ -90,14 +90,16 @@ impl Store {
         }
         let rows = fetch_page(
             self.pool(),
-            SELECT,
-            "ports_on_boards",
-            "o",
-            "Port",
-            SORT,
+            &Collection {
+                select: SELECT,
+                table: "ports_on_boards",
+                alias: "o",
+                kind: "Port",
+                sort: SORT,
+                marker_by_id: false,
+            },
             w,
             page,
-            false,
         )
         .await?;
         rows.iter().map(decode).collect()

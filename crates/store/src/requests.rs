@@ -5,7 +5,7 @@ use sqlx::Row;
 
 use s4t_model::resources::{Outcome, Request, RequestResult, RequestStatus};
 
-use crate::sql::{bind_all, fetch_page, Kind, SortColumn, Val, Where};
+use crate::sql::{bind_all, fetch_page, Collection, Kind, SortColumn, Val, Where};
 use crate::{Page, Result, Scope, Store, StoreError};
 
 const SELECT: &str =
@@ -216,14 +216,16 @@ impl Store {
         w.scope("r.project", scope);
         let rows = fetch_page(
             self.pool(),
-            SELECT,
-            "requests",
-            "r",
-            "Request",
-            SORT,
+            &Collection {
+                select: SELECT,
+                table: "requests",
+                alias: "r",
+                kind: "Request",
+                sort: SORT,
+                marker_by_id: false,
+            },
             w,
             page,
-            false,
         )
         .await?;
         rows.iter().map(decode).collect()

@@ -7,8 +7,8 @@ use s4t_model::resources::{ExposedService, Service, ServiceFields};
 use s4t_model::Ident;
 
 use crate::sql::{
-    delete_by_uuid, fetch_page, find_one, json_obj, to_json_text, update_by_uuid, Kind, SortColumn,
-    Val, Where,
+    delete_by_uuid, fetch_page, find_one, json_obj, to_json_text, update_by_uuid, Collection, Kind,
+    SortColumn, Val, Where,
 };
 use crate::{Page, Result, Scope, Store, StoreError};
 
@@ -106,14 +106,16 @@ impl Store {
         w.scope("s.project", scope);
         let rows = fetch_page(
             self.pool(),
-            SELECT,
-            "services",
-            "s",
-            "Service",
-            SORT,
+            &Collection {
+                select: SELECT,
+                table: "services",
+                alias: "s",
+                kind: "Service",
+                sort: SORT,
+                marker_by_id: false,
+            },
             w,
             page,
-            false,
         )
         .await?;
         rows.iter().map(decode).collect()

@@ -177,19 +177,30 @@ fn neutral(kind: Kind) -> &'static str {
     }
 }
 
-/// Runs `select` (which ends before `WHERE`) over one page. `table`/`alias` name the table whose
-/// `uuid` (or `id`, when `marker_by_id`) the marker refers to.
+/// How to page through one collection.
+#[derive(Debug, Clone, Copy)]
+pub struct Collection {
+    /// The `SELECT ... FROM ... [JOIN ...]` part, ending before `WHERE`.
+    pub select: &'static str,
+    /// The table the marker refers to, and its alias in `select`.
+    pub table: &'static str,
+    pub alias: &'static str,
+    /// The resource name in "not found" errors.
+    pub kind: &'static str,
+    pub sort: &'static [SortColumn],
+    /// The marker is the row id (for rows without a uuid) rather than the uuid.
+    pub marker_by_id: bool,
+}
+
+/// Runs one page of `c` with `filter`.
 pub async fn fetch_page(
     pool: &sqlx::AnyPool,
-    select: &str,
-    table: &str,
-    alias: &str,
-    kind_name: &'static str,
-    columns: &[SortColumn],
+    c: &Collection,
     mut filter: Where,
     page: &Page,
-    marker_by_id: bool,
 ) -> Result<Vec<AnyRow>> {
+    let (select, table, alias, kind_name, columns, marker_by_id) =
+        (c.select, c.table, c.alias, c.kind, c.sort, c.marker_by_id);
     let col = columns
         .iter()
         .find(|c| c.key == page.sort_key)

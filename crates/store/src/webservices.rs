@@ -6,7 +6,8 @@ use sqlx::Row;
 use s4t_model::resources::{EnabledWebservice, Webservice};
 
 use crate::sql::{
-    bind_all, boolean, delete_by_uuid, fetch_page, json_obj, Kind, SortColumn, Val, Where,
+    bind_all, boolean, delete_by_uuid, fetch_page, json_obj, Collection, Kind, SortColumn, Val,
+    Where,
 };
 use crate::{Page, Result, Scope, Store, StoreError};
 
@@ -146,14 +147,16 @@ impl Store {
         }
         let rows = fetch_page(
             self.pool(),
-            SELECT,
-            "webservices",
-            "w",
-            "Webservice",
-            SORT,
+            &Collection {
+                select: SELECT,
+                table: "webservices",
+                alias: "w",
+                kind: "Webservice",
+                sort: SORT,
+                marker_by_id: false,
+            },
             w,
             page,
-            false,
         )
         .await?;
         rows.iter().map(decode).collect()
@@ -186,14 +189,16 @@ impl Store {
         w.scope("b.project", scope);
         let rows = fetch_page(
             self.pool(),
-            SELECT_ENABLED,
-            "enabled_webservices",
-            "e",
-            "EnabledWebservice",
-            SORT_ENABLED,
+            &Collection {
+                select: SELECT_ENABLED,
+                table: "enabled_webservices",
+                alias: "e",
+                kind: "EnabledWebservice",
+                sort: SORT_ENABLED,
+                marker_by_id: true,
+            },
             w,
             page,
-            true,
         )
         .await?;
         rows.iter().map(decode_enabled).collect()

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Runs every test of the project on a fresh Debian machine with the Rust toolchain:
+#   1. installs what the tests need (PostgreSQL from apt; the stock python-iotronicclient 0.4.7
+#      in a CPython 3.8 venv from PyPI),
+#   2. starts a throw-away PostgreSQL on loopback,
+#   3. checks formatting and lints, then runs the whole suite (cargo nextest when available).
+# Every test that needs PostgreSQL or the stock client is required here: none is skipped.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+echo "== PostgreSQL"
+PG_URL=$(scripts/postgres.sh start)
+trap 'scripts/postgres.sh stop' EXIT
+echo "$PG_URL"
+
+echo "== stock python-iotronicclient 0.4.7"
+IOTRONIC_CLI=$(tests/peers/setup-client.sh)
+echo "$IOTRONIC_CLI"
+
+export S4T_TEST_POSTGRES_URL=$PG_URL S4T_REQUIRE_POSTGRES=1
+export S4T_IOTRONIC_CLI=$IOTRONIC_CLI S4T_REQUIRE_PEERS=1
+
+echo "== format and lints"
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+echo "== tests"
+if cargo nextest --version >/dev/null 2>&1; then
+  cargo nextest run --workspace --locked --no-fail-fast
+  cargo test --workspace --doc --locked
+else
+  cargo test --workspace --locked --no-fail-fast
+fi
