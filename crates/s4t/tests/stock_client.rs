@@ -21,7 +21,19 @@ impl Drop for Cloud {
     }
 }
 
+/// Starts `s4t cloud` on a free port. The stock client strips the characters `/`, `v` and `1`
+/// from the end of `--iotronic-url` (`rstrip('/v1')`), so a port ending in 1 would be mangled:
+/// such ports are avoided.
 fn start_cloud(extra: &[&str]) -> Cloud {
+    loop {
+        let cloud = start_cloud_once(extra);
+        if !cloud.url.ends_with('1') {
+            return cloud;
+        }
+    }
+}
+
+fn start_cloud_once(extra: &[&str]) -> Cloud {
     let dir = std::env::temp_dir().join(format!(
         "s4t-stock-client-{}",
         std::process::id() as u64 * 1000 + rand_suffix()
