@@ -170,20 +170,20 @@ fn plugin_paths() -> Value {
             .params(params)
             .ok(collection(&specs::PLUGINS, "Plugin"), LIST)
     };
-    let filters = vec![
-        flag("all_plugins", "Admin only: list every user's plugins."),
-        flag(
-            "with_public",
-            "Also list the public plugins of other users.",
-        ),
-    ];
+    let own = |detail: bool| {
+        let filters = vec![
+            flag("all_plugins", "Admin only: list every user's plugins."),
+            flag("with_public", "Also list other users' public plugins."),
+        ];
+        [list_params(&specs::PLUGINS, detail), filters].concat()
+    };
     json!({
         "/v1/plugins": {
-            "get": list("List the caller's plugins", [list_params(&specs::PLUGINS, false), filters.clone()].concat()),
+            "get": list("List the caller's plugins", own(false)),
             "post": op("Create a plugin").body("NewPlugin").created("Plugin", CREATE),
         },
         "/v1/plugins/detail": {
-            "get": list("List the caller's plugins with every field", [list_params(&specs::PLUGINS, true), filters].concat()),
+            "get": list("List the caller's plugins with every field", own(true)),
         },
         "/v1/plugins/public": {"get": list("List the public plugins", list_params(&specs::PLUGINS, false))},
         "/v1/plugins/{plugin}": {
@@ -288,7 +288,9 @@ fn webservice_paths() -> Value {
         "/v1/webservices": {"get": list("List webservices", false, LIST)},
         "/v1/webservices/detail": {"get": list("List webservices with every field", true, LIST)},
         "/v1/webservices/{webservice}": {
-            "get": op("Show a webservice").params(show_params(&specs::WEBSERVICES)).ok(schema_ref("Webservice"), SHOW),
+            "get": op("Show a webservice")
+                .params(show_params(&specs::WEBSERVICES))
+                .ok(schema_ref("Webservice"), SHOW),
             "delete": op("Delete a webservice").no_content(WRITE),
         },
         "/v1/enabledwebservices": {
@@ -298,7 +300,9 @@ fn webservice_paths() -> Value {
         },
         "/v1/boards/{board}/webservices": {
             "get": list("List the webservices of a board", false, SHOW),
-            "put": op("Publish a board webservice (not served yet: 501)").body("WebserviceExposure").ok(schema_ref("Webservice"), UNSERVED),
+            "put": op("Publish a board webservice (not served yet: 501)")
+                .body("WebserviceExposure")
+                .ok(schema_ref("Webservice"), UNSERVED),
         },
         "/v1/boards/{board}/webservices/enable": {
             "post": op("Enable webservices on a board (not served yet: 501)")
@@ -330,7 +334,9 @@ fn port_paths() -> Value {
         },
         "/v1/boards/{board}/ports": {
             "get": op("List the ports of a board").ok(list_of("ports", "BoardPort"), SHOW),
-            "put": op("Attach a board to a network (not served yet: 501)").body("PortAttachment").ok(schema_ref("Port"), UNSERVED),
+            "put": op("Attach a board to a network (not served yet: 501)")
+                .body("PortAttachment")
+                .ok(schema_ref("Port"), UNSERVED),
         },
         "/v1/boards/{board}/ports/{port}": {
             "get": op("Show a port of a board").ok(schema_ref("BoardPort"), SHOW),
@@ -354,7 +360,9 @@ fn request_paths() -> Value {
             "get": op("Show a request").params(show_params(&specs::REQUESTS)).ok(schema_ref("Request"), SHOW),
         },
         "/v1/requests/{request}/results": {
-            "get": op("List the results of a request").params(vec![result_fields]).ok(list_of("results", "Result"), SHOW),
+            "get": op("List the results of a request")
+                .params(vec![result_fields])
+                .ok(list_of("results", "Result"), SHOW),
         },
     })
 }
@@ -364,7 +372,9 @@ fn token_paths() -> Value {
     json!({
         "/v1/tokens": {
             "get": op("List API tokens").ok(list_of("tokens", "Token"), ADMIN),
-            "post": op("Create an API token; the response is the only place it appears").body("NewToken").created("Token", CREATE),
+            "post": op("Create an API token; only this response shows it")
+                .body("NewToken")
+                .created("Token", CREATE),
         },
         "/v1/tokens/{id}": {"delete": op("Revoke an API token").no_content(WRITE)},
     })
@@ -470,7 +480,8 @@ const NOT_ACCEPTABLE: ErrorResponse = ErrorResponse {
 const CONFLICT: ErrorResponse = ErrorResponse {
     status: "409",
     name: "Conflict",
-    description: "A name or uuid is taken, a name matches several resources (use the uuid), or the resource is still in use.",
+    description: "A name or uuid is taken, a name matches several resources (use the uuid), \
+        or the resource is still in use.",
 };
 const BOARD_FAILED: ErrorResponse = ErrorResponse {
     status: "500",
@@ -480,7 +491,8 @@ const BOARD_FAILED: ErrorResponse = ErrorResponse {
 const NOT_IMPLEMENTED: ErrorResponse = ErrorResponse {
     status: "501",
     name: "NotImplemented",
-    description: "Not served yet: it needs a part of the cloud (network layer, HTTPS front) that does not run yet.",
+    description: "Not served yet: it needs a part of the cloud that does not run yet \
+        (the network layer, the HTTPS front).",
 };
 
 const PUBLIC: &[ErrorResponse] = &[NOT_ACCEPTABLE];
@@ -543,7 +555,7 @@ fn error_responses() -> Value {
         let response = if e.status == UNAUTHORIZED.status {
             json!({
                 "description": e.description,
-                "headers": {"WWW-Authenticate": {"schema": {"type": "string", "example": "Token realm=\"s4t\""}}},
+                "headers": {"WWW-Authenticate": {"schema": {"type": "string"}}},
                 "content": json_content(schema_ref("KeystoneError")),
             })
         } else {
@@ -576,11 +588,19 @@ fn parameters() -> Value {
         "limit": query_param("limit", "The most entries to return.", json!({
             "type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": MAX_LIMIT,
         })),
-        "marker": query_param("marker", "Start after this entry: the last one of the previous page, as in the `next` link.", string()),
+        "marker": query_param(
+            "marker",
+            "Start after this entry: the last one of the previous page, as in the `next` link.",
+            string(),
+        ),
         "sort_dir": query_param("sort_dir", "The sort direction.", json!({
             "type": "string", "enum": ["asc", "desc"], "default": "asc",
         })),
-        "project": query_param("project", "Admin only: list this project's entries instead of the caller's.", string()),
+        "project": query_param(
+            "project",
+            "Admin only: list this project's entries instead of the caller's.",
+            string(),
+        ),
         "all_projects": s4t_extension(flag("all_projects", "Admin only: list the entries of every project.")),
     })
 }
@@ -810,7 +830,7 @@ fn resource_schemas() -> Value {
             "pending_requests": integer(),
             "status": {"type": "string", "enum": request_statuses.map(RequestStatus::as_str)},
             "project": nullable(string()),
-            "type": {"type": "integer", "enum": [0, 1], "description": "0: a board request, 1: a fleet request."},
+            "type": described(json!({"type": "integer", "enum": [0, 1]}), "0: board, 1: fleet."),
             "action": nullable(string()),
             "links": links(),
         })),
@@ -852,7 +872,10 @@ fn board_schema() -> Value {
         "links": links(),
         "location": array(schema_ref("Location")),
         "extra": object(),
-        "config": described(object(), "The provisioning document; until the board registers, where to register."),
+        "config": described(
+            object(),
+            "The provisioning document; until the board registers, where to register.",
+        ),
     }))
 }
 
