@@ -105,3 +105,30 @@ pub use router::{
     Action, AuthGrant, Authenticator, Authorizer, Router, RouterConfig, SessionInfo,
     StaticAuthenticator,
 };
+
+#[cfg(test)]
+mod send_checks {
+    use super::*;
+
+    fn assert_send<T: Send>(_: &T) {}
+
+    /// The gateway spawns these futures on a multi-threaded runtime; this only has to compile.
+    #[allow(dead_code)]
+    fn futures_are_send(
+        router: Router,
+        session: Session,
+        listener: tokio::net::TcpListener,
+        stream: tokio::net::TcpStream,
+    ) {
+        assert_send(&router.serve(listener));
+        assert_send(&router.serve_connection(stream, None));
+        assert_send(&router.local_session("r", "a", "b"));
+        assert_send(&connect("ws://x", ClientConfig::new("r")));
+        assert_send(&session.call("p", Args::new(), Kwargs::new()));
+        assert_send(&session.register("p", handler(|_| async { Ok(CallResult::default()) })));
+        assert_send(&session.subscribe("t", event_handler(|_| {})));
+        assert_send(&session.publish("t", Args::new(), Kwargs::new()));
+        assert_send(&session.leave());
+        assert_send(&session.closed());
+    }
+}

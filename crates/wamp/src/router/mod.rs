@@ -222,7 +222,7 @@ impl Router {
                     }
                     Err(e) => return Err(e),
                 },
-                _ = shutdown.wait_for(|closed| *closed) => return Ok(()),
+                _ = async { shutdown.wait_for(|closed| *closed).await.is_ok() } => return Ok(()),
             }
         }
     }
