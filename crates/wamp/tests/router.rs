@@ -96,7 +96,10 @@ async fn register_call_result_with_args_and_kwargs() {
     assert_eq!(result.args, vec![json!(1), json!("a")]);
     assert_eq!(result.kwargs["k"], json!([true]));
     assert_eq!(result.kwargs["caller"], json!(caller.id()));
-    assert_eq!(result.kwargs["caller_authid"], Value::Null);
+    // Anonymous sessions get a generated authid: autobahn insists on a string.
+    let authid = result.kwargs["caller_authid"].as_str().unwrap();
+    assert_eq!(authid.len(), 29, "{authid}");
+    assert_eq!(json!(authid), caller.welcome_details()["authid"]);
     assert_eq!(result.kwargs["caller_authrole"], "anonymous");
     // Empty payloads both ways.
     let result = caller
@@ -392,11 +395,13 @@ async fn session_meta_api() {
     assert_eq!(call_error_uri(missing), "wamp.error.no_such_session");
 
     let board_id = board.id();
+    let board_authid = joined.args[0]["authid"].clone();
+    assert!(board_authid.is_string());
     board.leave().await;
     let left = event_where(&mut leaves, |e| e.args[0] == json!(board_id)).await;
     assert_eq!(
         left.args,
-        vec![json!(board_id), Value::Null, json!("anonymous")]
+        vec![json!(board_id), board_authid, json!("anonymous")]
     );
 }
 
