@@ -140,7 +140,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WsConn<S> {
             tokio::select! {
                 queued = outbox.recv() => match queued {
                     Some(message) => {
-                        if let Err(end) = self.write_batch(message, outbox).await {
+                        // Boxed, like the timer work below: an idle connection's task then
+                        // only holds the small waiting state (matters with 100k sessions).
+                        if let Err(end) = Box::pin(self.write_batch(message, outbox)).await {
                             return end;
                         }
                     }
@@ -164,7 +166,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WsConn<S> {
                     }
                 }
                 _ = sleep_until_opt(wake_at) => {
-                    if let Some(end) = self.on_timer().await {
+                    if let Some(end) = Box::pin(self.on_timer()).await {
                         return end;
                     }
                 }
