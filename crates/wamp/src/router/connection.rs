@@ -98,7 +98,7 @@ where
 /// How a connection ends, decided in the loop and carried out after it.
 enum Ending {
     /// Send this ABORT, then close.
-    Abort(Message, CloseCode),
+    Abort(Box<Message>, CloseCode),
     /// Close with a close frame (the session's final messages were already written).
     Close,
     /// Close with 1009 after an oversize frame.
@@ -133,14 +133,16 @@ async fn run<S>(
                             conn.set_deadline(None);
                             session = Some(ctx);
                         }
-                        JoinStep::Abort(abort) => break Ending::Abort(abort, CloseCode::Normal),
+                        JoinStep::Abort(abort) => {
+                            break Ending::Abort(Box::new(abort), CloseCode::Normal)
+                        }
                     }
                 }
             },
             Inbound::Invalid(error) => {
                 tracing::info!(?peer, "protocol violation: {error}");
                 let abort = abort(uri::PROTOCOL_VIOLATION, error.message());
-                break Ending::Abort(abort, CloseCode::Protocol);
+                break Ending::Abort(Box::new(abort), CloseCode::Protocol);
             }
             Inbound::TooBig => {
                 tracing::info!(?peer, "frame above the size limit");
@@ -152,7 +154,7 @@ async fn run<S>(
             Inbound::DeadlineReached => {
                 tracing::debug!(?peer, "no WAMP join in time");
                 let abort = abort(uri::PROTOCOL_VIOLATION, "no HELLO in time");
-                break Ending::Abort(abort, CloseCode::Policy);
+                break Ending::Abort(Box::new(abort), CloseCode::Policy);
             }
             Inbound::Dead | Inbound::Closed => break Ending::Gone,
         }
