@@ -938,3 +938,62 @@ async fn subscriptions_and_registrations_go_with_their_session() {
     );
     b.unsubscribe(sub).await.unwrap_or(());
 }
+
+#[tokio::test]
+async fn registration_options_as_autobahn_sends_them_and_unsupported_policies() {
+    let t = start_default().await;
+    let mut raw = raw_json(t.addr).await;
+    raw_join(&mut raw).await;
+    raw_send(
+        &mut raw,
+        r#"[64, 1, {"match": "exact", "invoke": "single"}, "a.b"]"#,
+    )
+    .await;
+    assert_eq!(raw_recv(&mut raw).await.unwrap()[0], 65);
+    raw_send(&mut raw, r#"[64, 2, {"match": "prefix"}, "a"]"#).await;
+    let e = raw_recv(&mut raw).await.unwrap();
+    assert_eq!(
+        (e[0].clone(), e[1].clone(), e[2].clone()),
+        (json!(8), json!(64), json!(2))
+    );
+    assert_eq!(e[4], "wamp.error.invalid_argument");
+    raw_send(&mut raw, r#"[64, 3, {"invoke": "roundrobin"}, "a.c"]"#).await;
+    assert_eq!(
+        raw_recv(&mut raw).await.unwrap()[4],
+        "wamp.error.invalid_argument"
+    );
+    raw_send(&mut raw, r#"[32, 4, {"match": "wildcard"}, "a..c"]"#).await;
+    let e = raw_recv(&mut raw).await.unwrap();
+    // "a..c" is no valid URI, so this is a protocol violation before any policy check.
+    assert_eq!(e[0], 3, "{e}");
+}
+
+#[tokio::test]
+async fn cancel_in_skip_mode() {
+    let t = start_default().await;
+    let callee = join(&t.url).await;
+    callee
+        .register(
+            "test.forever",
+            handler(|_| async {
+                tokio::time::sleep(Duration::from_secs(3600)).await;
+                Ok(CallResult::default())
+            }),
+        )
+        .await
+        .unwrap();
+    let mut raw = raw_json(t.addr).await;
+    raw_join(&mut raw).await;
+    raw_send(&mut raw, r#"[48, 7, {}, "test.forever"]"#).await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    raw_send(&mut raw, r#"[49, 7, {"mode": "skip"}]"#).await;
+    let e = raw_recv(&mut raw).await.unwrap();
+    assert_eq!(e[0], 8);
+    assert_eq!(e[1], 48);
+    assert_eq!(e[2], 7);
+    assert_eq!(e[4], "wamp.error.canceled");
+    raw_send(&mut raw, r#"[32, 8, {"match": "prefix"}, "a"]"#).await;
+    let e = raw_recv(&mut raw).await.unwrap();
+    assert_eq!((e[0].clone(), e[1].clone()), (json!(8), json!(32)));
+    assert_eq!(e[4], "wamp.error.invalid_argument");
+}
