@@ -17,7 +17,7 @@ use crate::client::{self, Session};
 use crate::codec::Serializer;
 use crate::error::WampError;
 use crate::message::Message;
-use crate::transport::{channel, Inbound, Liveness, MessageRx, MessageTx, WsConn};
+use crate::transport::{channel, later, Inbound, Liveness, MessageRx, MessageTx, WsConn};
 use crate::uri;
 
 /// Picks the serializer: the router's preference among what the client offered.
@@ -90,7 +90,7 @@ where
         ping_timeout: config.ping_timeout,
     };
     let mut conn = WsConn::new(ws, serializer, liveness);
-    conn.set_deadline(Some(Instant::now() + config.handshake_timeout));
+    conn.set_deadline(later(Instant::now(), config.handshake_timeout));
     let (tx, mut outbox) = channel();
     run(router, conn, peer, tx, &mut outbox).await;
 }
