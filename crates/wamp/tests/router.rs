@@ -1009,3 +1009,59 @@ async fn cancel_in_skip_mode() {
     assert_eq!((e[0].clone(), e[1].clone()), (json!(8), json!(32)));
     assert_eq!(e[4], "wamp.error.invalid_argument");
 }
+
+/// Many sessions calling and publishing concurrently: everything answered, nothing stuck.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_load() {
+    let t = start_default().await;
+    let callee = join(&t.url).await;
+    callee.register("load.echo", echo()).await.unwrap();
+    let local = t
+        .router
+        .local_session(REALM, "cloud", "cloud")
+        .await
+        .unwrap();
+    local.register("load.local", echo()).await.unwrap();
+    let received = Arc::new(AtomicUsize::new(0));
+    let counter = received.clone();
+    local
+        .subscribe(
+            "load.topic",
+            s4t_wamp::event_handler(move |_| {
+                counter.fetch_add(1, Ordering::SeqCst);
+            }),
+        )
+        .await
+        .unwrap();
+    let mut tasks = Vec::new();
+    for i in 0..50u64 {
+        let url = t.url.clone();
+        tasks.push(tokio::spawn(async move {
+            let s = join(&url).await;
+            for j in 0..20u64 {
+                let procedure = if j % 2 == 0 {
+                    "load.echo"
+                } else {
+                    "load.local"
+                };
+                let r = s
+                    .call(procedure, vec![json!(i), json!(j)], Kwargs::new())
+                    .await
+                    .unwrap();
+                assert_eq!(r.args, vec![json!(i), json!(j)]);
+                s.publish("load.topic", vec![json!(j)], Kwargs::new())
+                    .await
+                    .unwrap();
+            }
+            s.leave().await;
+        }));
+    }
+    for task in tasks {
+        tokio::time::timeout(Duration::from_secs(30), task)
+            .await
+            .unwrap()
+            .unwrap();
+    }
+    wait_until(|| received.load(Ordering::SeqCst) == 50 * 20).await;
+    wait_until(|| t.router.session_count() == 2).await;
+}
