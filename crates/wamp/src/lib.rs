@@ -65,6 +65,14 @@
 //!   long) is dropped and `on_leave` published. The WebSocket handshake and the join must
 //!   finish within [`RouterConfig::handshake_timeout`].
 //!
+//! # Defaults
+//!
+//! [`RouterConfig::default`]: realm `s4t`, anonymous allowed (stock Lightning-rod boards join
+//! anonymously), 1 MiB frames, 1024 pending calls per session, 60 s call timeout, ping every
+//! 10 s and drop after 30 s of silence, 10 s for handshake and join, JSON preferred over
+//! MessagePack. Connections still joining when [`Router::close`] is called are refused at
+//! their HELLO or dropped at the join deadline.
+//!
 //! # Limits and memory
 //!
 //! Per connection the router keeps one task, a 4 KiB WebSocket read buffer (frames up to
@@ -82,6 +90,12 @@
 //! [`WampError::Closed`] as soon as the link drops; [`Session::closed`] resolves then.
 //! Invocation handlers run concurrently, one task each; a panicking handler answers
 //! `wamp.error.runtime_error`.
+//!
+//! # Fuzzing
+//!
+//! `crates/wamp/fuzz` is a cargo-fuzz project (its own workspace) with the target
+//! `codec_decode`: `cargo +nightly fuzz run codec_decode` from `crates/wamp`. The seeded
+//! garbage test in `tests/codec.rs` covers the same property in ordinary test runs.
 
 pub mod client;
 pub mod codec;
