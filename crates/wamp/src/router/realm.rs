@@ -237,10 +237,19 @@ impl Realm {
     /// Removes a session and everything it owns; idempotent. Calls it was serving fail with
     /// `wamp.error.canceled`; calls it made are forgotten.
     pub(crate) fn leave(&self, session: Id) {
+        self.leave_with(session, None);
+    }
+
+    /// [`leave`](Self::leave), queueing `last` to the session first under the same lock, so
+    /// nothing routed concurrently can follow it.
+    fn leave_with(&self, session: Id, last: Option<Message>) {
         let mut state = self.lock();
         let Some(entry) = state.remove_session(session) else {
             return;
         };
+        if let Some(message) = last {
+            entry.tx.send(message);
+        }
         state.publish_meta(
             uri::SESSION_ON_LEAVE,
             vec![
@@ -350,21 +359,17 @@ impl Realm {
                 kwargs,
             }),
             Message::Goodbye { .. } => {
-                self.reply(
-                    session,
-                    Message::Goodbye {
-                        details: Dict::new(),
-                        reason: uri::CLOSE_GOODBYE_AND_OUT.into(),
-                    },
-                );
-                self.leave(session);
+                let goodbye = Message::Goodbye {
+                    details: Dict::new(),
+                    reason: uri::CLOSE_GOODBYE_AND_OUT.into(),
+                };
+                self.leave_with(session, Some(goodbye));
             }
             Message::Abort { .. } => self.leave(session),
             other => {
                 let text = format!("unexpected {} from a joined session", other.name());
                 tracing::debug!(session, "protocol violation: {text}");
-                self.reply(session, abort(uri::PROTOCOL_VIOLATION, text));
-                self.leave(session);
+                self.leave_with(session, Some(abort(uri::PROTOCOL_VIOLATION, text)));
             }
         }
     }
