@@ -1065,3 +1065,55 @@ async fn concurrent_load() {
     wait_until(|| received.load(Ordering::SeqCst) == 50 * 20).await;
     wait_until(|| t.router.session_count() == 2).await;
 }
+
+#[tokio::test]
+async fn client_side_timeout() {
+    // A "router" that welcomes, keeps reading (so pings are answered) and never answers calls.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let (tcp, _) = listener.accept().await.unwrap();
+        #[allow(clippy::result_large_err)]
+        let callback = |_: &tokio_tungstenite::tungstenite::handshake::server::Request,
+                        mut response: tokio_tungstenite::tungstenite::handshake::server::Response| {
+            response
+                .headers_mut()
+                .insert("Sec-WebSocket-Protocol", "wamp.2.json".parse().unwrap());
+            Ok(response)
+        };
+        let mut ws = tokio_tungstenite::accept_hdr_async(tcp, callback)
+            .await
+            .unwrap();
+        let _hello = ws.next().await;
+        futures_util::SinkExt::send(&mut ws, WsMessage::text(r#"[2, 78, {}]"#))
+            .await
+            .unwrap();
+        while let Some(Ok(_)) = ws.next().await {}
+    });
+    let session = connect(&format!("ws://{addr}/"), client_config())
+        .await
+        .unwrap();
+    let started = Instant::now();
+    let r = session
+        .call_with_timeout("x.y", vec![], Kwargs::new(), Duration::from_millis(150))
+        .await;
+    assert!(matches!(r, Err(WampError::Timeout)), "{r:?}");
+    assert!(started.elapsed() >= Duration::from_millis(150));
+    assert!(!session.is_closed());
+}
+
+#[tokio::test]
+async fn client_binds_the_configured_source_address() {
+    let t = start_default().await;
+    let mut config = client_config();
+    config.local_addr = Some("127.0.0.2".parse().unwrap());
+    let s = connect(&t.url, config).await.unwrap();
+    let info = t.router.session_info(REALM, s.id()).unwrap();
+    assert_eq!(info.peer.unwrap().ip().to_string(), "127.0.0.2");
+    let details = s
+        .call("wamp.session.get", vec![json!(s.id())], Kwargs::new())
+        .await
+        .unwrap();
+    let peer = details.args[0]["transport"]["peer"].as_str().unwrap();
+    assert!(peer.starts_with("tcp4:127.0.0.2:"), "{peer}");
+}
