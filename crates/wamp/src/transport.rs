@@ -185,7 +185,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WsConn<S> {
             return Some(Inbound::Dead);
         }
         if let (Some(at), Some(interval)) = (self.next_ping, self.liveness.ping_interval) {
-            if now >= at {
+            // A peer heard from within the interval is alive: ping only quiet links, which
+            // spares the busy ones (and the router with 100k boards) needless frames.
+            let quiet_at = later(self.last_seen, interval);
+            if now >= at && quiet_at.is_some_and(|q| q > now) {
+                self.next_ping = quiet_at;
+            } else if now >= at {
                 self.next_ping = later(now, interval);
                 let ping = self.ws.send(WsMessage::Ping(Default::default()));
                 match tokio::time::timeout(self.liveness.ping_timeout, ping).await {

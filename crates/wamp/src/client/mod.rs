@@ -34,7 +34,8 @@ pub struct ClientConfig {
     pub extra_ca_pem: Option<Vec<u8>>,
     /// Client-side WebSocket ping period; `None` disables pings and dead-link detection.
     pub ping_interval: Option<Duration>,
-    /// The link is considered dead after this long without any frame from the router.
+    /// The link is considered dead after this long without any frame from the router
+    /// (only when pinging). Keep it a few times `ping_interval`.
     pub ping_timeout: Duration,
     /// Limit for TCP connect, TLS, WebSocket handshake and WAMP join together.
     pub connect_timeout: Duration,

@@ -38,9 +38,10 @@ pub struct RouterConfig {
     /// Call timeout when CALL carries no positive `options.timeout` (ms).
     pub default_call_timeout: Duration,
     /// Router-side WebSocket ping period; `None` disables pings and dead-peer detection.
+    /// Only links quiet for a whole period are pinged.
     pub ping_interval: Option<Duration>,
     /// A connection with no frame at all from the peer for this long is dropped
-    /// (only when pinging).
+    /// (only when pinging). Keep it a few times `ping_interval`.
     pub ping_timeout: Duration,
     /// Allow authmethod `anonymous` (authrole `anonymous`).
     pub anonymous: bool,
