@@ -247,7 +247,7 @@ async fn callee_dropping_cancels_pending_calls() {
         .unwrap()
         .unwrap();
     assert_eq!(call_error_uri(r), "wamp.error.canceled");
-    assert!(dropped_at.elapsed() < Duration::from_secs(2));
+    assert!(dropped_at.elapsed() < Duration::from_secs(4));
     // The procedure went with its callee.
     let gone = caller.call("test.vanish", vec![], Kwargs::new()).await;
     assert_eq!(call_error_uri(gone), "wamp.error.no_such_procedure");
@@ -778,7 +778,9 @@ async fn websocket_subprotocol_is_required() {
 async fn dead_peer_is_dropped_and_on_leave_published() {
     let t = start(RouterConfig {
         ping_interval: Some(Duration::from_millis(100)),
-        ping_timeout: Duration::from_millis(500),
+        // Short for a test, yet long enough that a loaded machine does not delay the healthy
+        // client's pongs past it.
+        ping_timeout: Duration::from_millis(1500),
         ..RouterConfig::default()
     })
     .await;
@@ -796,10 +798,10 @@ async fn dead_peer_is_dropped_and_on_leave_published() {
     let started = Instant::now();
     let left = event_where(&mut leaves, |e| e.args[0] == json!(silent_id)).await;
     let elapsed = started.elapsed();
-    // Timeout 500 ms; generous margin for a loaded CI machine, still "within seconds".
-    assert!(elapsed < Duration::from_secs(3), "took {elapsed:?}");
+    // Timeout 1.5 s; generous margin for a loaded CI machine, still "within seconds".
+    assert!(elapsed < Duration::from_secs(5), "took {elapsed:?}");
     assert_eq!(left.args[0], json!(silent_id));
-    tokio::time::sleep(Duration::from_millis(700)).await;
+    tokio::time::sleep(Duration::from_millis(2000)).await;
     assert!(!alive.is_closed());
     alive
         .call("wamp.session.count", vec![], Kwargs::new())
