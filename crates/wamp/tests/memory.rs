@@ -14,6 +14,7 @@ use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 
 const CHILD_ENV: &str = "S4T_WAMP_MEMORY_CHILD";
+/// Sessions opened; `S4T_WAMP_MEMORY_SESSIONS` overrides (a multiple of 100).
 const SESSIONS: usize = 2000;
 /// The cloud's budget for a whole process holding 100k idle boards, per board.
 const BUDGET_BYTES: usize = 30 * 1024;
@@ -95,25 +96,28 @@ async fn idle_sessions_fit_the_budget() {
             break port.trim().parse().unwrap();
         }
     };
+    let sessions_wanted: usize = std::env::var("S4T_WAMP_MEMORY_SESSIONS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(SESSIONS);
     // Warm up allocator and runtime so the baseline is not the empty process.
-    let mut sessions = Vec::with_capacity(SESSIONS + 50);
+    let mut sessions = Vec::with_capacity(sessions_wanted + 50);
     for _ in 0..50 {
         sessions.push(idle_session(port).await);
     }
     tokio::time::sleep(Duration::from_millis(300)).await;
     let before = rss_bytes(pid);
-    for chunk in 0..SESSIONS / 100 {
+    for _ in 0..sessions_wanted / 100 {
         let batch: Vec<_> = (0..100).map(|_| tokio::spawn(idle_session(port))).collect();
         for handle in batch {
             sessions.push(handle.await.unwrap());
         }
-        let _ = chunk;
     }
     tokio::time::sleep(Duration::from_millis(500)).await;
     let after = rss_bytes(pid);
-    let per_session = after.saturating_sub(before) / SESSIONS;
+    let per_session = after.saturating_sub(before) / sessions_wanted;
     println!(
-        "router RSS: {} KiB before, {} KiB after {SESSIONS} idle sessions: {} bytes per session",
+        "router RSS: {} KiB before, {} KiB after {sessions_wanted} idle sessions: {} bytes per session",
         before / 1024,
         after / 1024,
         per_session
