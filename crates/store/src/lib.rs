@@ -13,6 +13,7 @@
 
 pub mod boards;
 pub mod fleets;
+pub mod json_sql;
 pub mod migrate;
 pub mod plugins;
 pub mod ports;
