@@ -14,6 +14,7 @@
 pub mod boards;
 pub mod fleets;
 pub mod json_sql;
+pub mod links;
 pub mod migrate;
 pub mod plugins;
 pub mod ports;

@@ -163,13 +163,7 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         if outcome != Outcome::Running {
-            sqlx::query(
-                "UPDATE requests SET status = 'COMPLETED', updated_at = $1 WHERE uuid = $2",
-            )
-            .bind(now.as_str())
-            .bind(request_uuid)
-            .execute(&mut *tx)
-            .await?;
+            crate::links::complete_if_settled(&mut tx, request_uuid, &now).await?;
         }
         tx.commit().await?;
         Ok(())
