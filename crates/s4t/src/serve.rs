@@ -25,9 +25,29 @@ pub struct CloudArgs {
     /// Base URL written into links (default: from the request's Host header).
     #[arg(long)]
     public_url: Option<String>,
-    /// The WAMP URL boards register at (written into board configs).
-    #[arg(long, default_value = "ws://127.0.0.1:8181/")]
-    wamp_public_url: String,
+    /// Where the board WAMP router listens (port 0: any free port).
+    #[arg(long, default_value = "127.0.0.1:8181")]
+    wamp_addr: String,
+    /// The WAMP URL written into board configs (default: ws[s]://WAMP_ADDR/). Set it when boards
+    /// reach the cloud through another name or a proxy.
+    #[arg(long)]
+    wamp_public_url: Option<String>,
+    /// PEM certificate chain for the WAMP router; with --wamp-tls-key it speaks wss:// only.
+    #[arg(long, requires = "wamp_tls_key")]
+    wamp_tls_cert: Option<PathBuf>,
+    /// PEM private key for --wamp-tls-cert.
+    #[arg(long, requires = "wamp_tls_cert")]
+    wamp_tls_key: Option<PathBuf>,
+    /// Accept boards that do not authenticate: stock Lightning-rods cannot. Compatibility mode;
+    /// any client that knows a board's uuid can then act as that board.
+    #[arg(long)]
+    allow_anonymous_boards: bool,
+    /// Seconds between WebSocket pings to boards; a board silent for twice as long is offline.
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    wamp_ping_interval: u64,
+    /// Seconds a board call may take before the API answers with an error.
+    #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    board_call_timeout: u64,
     /// The stable agent name boards are provisioned with: their RPC prefix. Never a host name.
     #[arg(long, default_value = "s4t")]
     agent_name: String,
@@ -41,8 +61,13 @@ impl CloudArgs {
             api_addr: self.api_addr,
             noauth: self.noauth,
             public_url: self.public_url,
-            wamp_public_url: self.wamp_public_url,
+            wamp_public_url: self.wamp_public_url.unwrap_or_default(),
             agent_name: self.agent_name,
+            wamp_addr: Some(self.wamp_addr),
+            wamp_tls: self.wamp_tls_cert.zip(self.wamp_tls_key),
+            allow_anonymous_boards: self.allow_anonymous_boards,
+            wamp_ping_interval: std::time::Duration::from_secs(self.wamp_ping_interval),
+            board_call_timeout: std::time::Duration::from_secs(self.board_call_timeout),
         }
     }
 }
@@ -109,6 +134,12 @@ pub async fn cloud(args: CloudArgs) -> anyhow::Result<()> {
         "s4t cloud: REST API on http://{}",
         running.api_addr
     ));
+    if let Some(addr) = running.wamp_addr {
+        say(&format!(
+            "s4t cloud: board WAMP router on {addr}, boards are given {}",
+            running.board_url
+        ));
+    }
     if running.new_admin_token.is_some() {
         say(&format!(
             "s4t cloud: admin token written to {}",

@@ -159,6 +159,28 @@ impl Store {
         Ok(closed)
     }
 
+    /// Replaces the board's WAMP secret by one with this SHA-256 (hex).
+    pub async fn set_board_secret_hash(&self, board_uuid: &str, hash: &str) -> Result<()> {
+        sqlx::query("UPDATE boards SET secret_hash = $1 WHERE uuid = $2")
+            .bind(hash)
+            .bind(board_uuid)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    /// The SHA-256 (hex) of the board's WAMP secret, if it has one.
+    pub async fn board_secret_hash(&self, board_uuid: &str) -> Result<Option<String>> {
+        let row = sqlx::query("SELECT secret_hash FROM boards WHERE uuid = $1")
+            .bind(board_uuid)
+            .fetch_optional(self.pool())
+            .await?;
+        Ok(match row {
+            Some(r) => r.try_get(0)?,
+            None => None,
+        })
+    }
+
     /// A result a board reports later (`notify_result`): updates its result row, completes the
     /// request when nothing of it still runs, and counts it off its parent. Returns false when no
     /// such result exists.

@@ -14,11 +14,18 @@ pub struct Migration {
     pub sql: &'static str,
 }
 
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "iotronic resources",
-    sql: include_str!("../migrations/0001_iotronic.sql"),
-}];
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "iotronic resources",
+        sql: include_str!("../migrations/0001_iotronic.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "board secrets",
+        sql: include_str!("../migrations/0002_board_secrets.sql"),
+    },
+];
 
 fn render(sql: &str, dialect: Dialect) -> String {
     let id = match dialect {

@@ -70,7 +70,7 @@ pub async fn list_boards(
             &BoardRendering {
                 fields: &fields,
                 base_url: base,
-                registration_url: &state.config.wamp_public_url,
+                registration_url: &state.config.board_url(),
                 wstun_host: wstun.as_deref(),
             },
         )

@@ -50,6 +50,10 @@ pub struct AppState {
 impl AppState {
     pub fn new(store: Store, config: Arc<CloudConfig>) -> AppState {
         let conductor = Conductor::new(store.clone());
+        AppState::with_conductor(store, config, conductor)
+    }
+
+    pub fn with_conductor(store: Store, config: Arc<CloudConfig>, conductor: Conductor) -> AppState {
         AppState {
             store,
             config,

@@ -92,7 +92,7 @@ pub fn location(l: &Location) -> Value {
 fn board_config(b: &Board, cfg: &CloudConfig) -> Value {
     if b.config.is_empty() {
         json!({"iotronic": {"board": {"code": b.code},
-               "wamp": {"registration-agent": {"url": cfg.wamp_public_url, "realm": "s4t"}}}})
+               "wamp": {"registration-agent": {"url": cfg.board_url(), "realm": "s4t"}}}})
     } else {
         Value::Object(b.config.clone())
     }
