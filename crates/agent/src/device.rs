@@ -61,7 +61,10 @@ pub fn always_async(method: &str) -> bool {
 
 /// Actions that never go asynchronous, even inside a parent request.
 pub fn never_async(method: &str) -> bool {
-    matches!(method, "DeviceReboot" | "DeviceRestartLR" | "DeviceFactoryReset")
+    matches!(
+        method,
+        "DeviceReboot" | "DeviceRestartLR" | "DeviceFactoryReset"
+    )
 }
 
 /// The RUNNING message of an asynchronous action.
@@ -284,14 +287,19 @@ async fn rest_submit(params: &Value) -> WampMessage {
         .unwrap_or("GET")
         .to_ascii_uppercase();
     let Ok(method) = reqwest::Method::from_bytes(method.as_bytes()) else {
-        return WampMessage::error(format!("DeviceRestSubmit: method {method:?} is not an HTTP method"));
+        return WampMessage::error(format!(
+            "DeviceRestSubmit: method {method:?} is not an HTTP method"
+        ));
     };
     let timeout = params
         .get("timeout")
         .and_then(Value::as_f64)
         .filter(|t| *t > 0.0 && *t < 3600.0)
         .unwrap_or(30.0);
-    let verify = params.get("verify").and_then(Value::as_bool).unwrap_or(true);
+    let verify = params
+        .get("verify")
+        .and_then(Value::as_bool)
+        .unwrap_or(true);
     let client = match reqwest::Client::builder()
         .timeout(Duration::from_secs_f64(timeout))
         .danger_accept_invalid_certs(!verify)
@@ -342,7 +350,12 @@ mod tests {
         let d = device(DevicePolicy::default());
         let ping = d.perform("DevicePing", &json!({})).await;
         assert_eq!(ping.reply.result, Outcome::Success);
-        assert!(ping.reply.message.as_str().unwrap().starts_with("board-1 @ "));
+        assert!(ping
+            .reply
+            .message
+            .as_str()
+            .unwrap()
+            .starts_with("board-1 @ "));
         let echo = d.perform("DeviceEcho", &json!({"say": "hello"})).await;
         assert!(echo.reply.message.as_str().unwrap().starts_with("hello @ "));
     }
@@ -371,24 +384,51 @@ mod tests {
     #[test]
     fn package_commands_table() {
         let ok = [
-            (json!({"manager": "pip3", "command": "install", "package": "requests", "version": "2.31.0"}),
-             ("pip3", vec!["install", "requests==2.31.0"])),
-            (json!({"manager": "apt", "command": "remove", "package": "nginx"}),
-             ("apt", vec!["remove", "-y", "nginx"])),
-            (json!({"manager": "apt-get", "command": "update"}), ("apt-get", vec!["update", "-y"])),
-            (json!({"manager": "npm", "command": "install", "package": "left-pad", "version": "1.3.0"}),
-             ("npm", vec!["install", "left-pad@1.3.0"])),
+            (
+                json!({"manager": "pip3", "command": "install", "package": "requests", "version": "2.31.0"}),
+                ("pip3", vec!["install", "requests==2.31.0"]),
+            ),
+            (
+                json!({"manager": "apt", "command": "remove", "package": "nginx"}),
+                ("apt", vec!["remove", "-y", "nginx"]),
+            ),
+            (
+                json!({"manager": "apt-get", "command": "update"}),
+                ("apt-get", vec!["update", "-y"]),
+            ),
+            (
+                json!({"manager": "npm", "command": "install", "package": "left-pad", "version": "1.3.0"}),
+                ("npm", vec!["install", "left-pad@1.3.0"]),
+            ),
         ];
         for (params, (program, args)) in ok {
             let (p, a) = package_command(&params).unwrap();
-            assert_eq!((p.as_str(), a.iter().map(String::as_str).collect::<Vec<_>>()), (program, args));
+            assert_eq!(
+                (p.as_str(), a.iter().map(String::as_str).collect::<Vec<_>>()),
+                (program, args)
+            );
         }
         let bad = [
-            (json!({"manager": "curl", "command": "install", "package": "x"}), "manager"),
-            (json!({"manager": "pip", "command": "eval", "package": "x"}), "command"),
-            (json!({"manager": "pip", "command": "install", "package": "--index-url=evil"}), "package"),
-            (json!({"manager": "pip", "command": "install", "package": "x; rm -rf /"}), "package"),
-            (json!({"manager": "pip", "command": "install", "package": "x", "version": "1 && id"}), "version"),
+            (
+                json!({"manager": "curl", "command": "install", "package": "x"}),
+                "manager",
+            ),
+            (
+                json!({"manager": "pip", "command": "eval", "package": "x"}),
+                "command",
+            ),
+            (
+                json!({"manager": "pip", "command": "install", "package": "--index-url=evil"}),
+                "package",
+            ),
+            (
+                json!({"manager": "pip", "command": "install", "package": "x; rm -rf /"}),
+                "package",
+            ),
+            (
+                json!({"manager": "pip", "command": "install", "package": "x", "version": "1 && id"}),
+                "version",
+            ),
         ];
         for (params, field) in bad {
             let e = package_command(&params).unwrap_err();

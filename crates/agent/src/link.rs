@@ -65,9 +65,14 @@ pub enum AgentState {
     FirstBoot,
     Registering,
     Connecting,
-    Online { uuid: String, session: u64 },
+    Online {
+        uuid: String,
+        session: u64,
+    },
     /// The last attempt failed; retrying after a backoff.
-    Retrying { error: String },
+    Retrying {
+        error: String,
+    },
     Stopped,
 }
 
@@ -113,7 +118,11 @@ struct Backoff {
 
 impl Backoff {
     fn new(min: Duration, max: Duration) -> Backoff {
-        Backoff { next: min, min, max }
+        Backoff {
+            next: min,
+            min,
+            max,
+        }
     }
 
     /// The next delay, with full jitter so that boards cut off together do not return together.
@@ -129,7 +138,11 @@ impl Backoff {
     }
 }
 
-async fn run(config: AgentConfig, state: watch::Sender<AgentState>, mut stop: watch::Receiver<bool>) {
+async fn run(
+    config: AgentConfig,
+    state: watch::Sender<AgentState>,
+    mut stop: watch::Receiver<bool>,
+) {
     let mut backoff = Backoff::new(config.backoff_min, config.backoff_max);
     loop {
         if *stop.borrow() {
@@ -184,7 +197,10 @@ async fn step(
         Phase::Unregistered { code, url } => {
             let _ = state.send(AgentState::Registering);
             let provisioned = register(config, &code, &url).await?;
-            config.settings.save(&provisioned).map_err(|e| e.to_string())?;
+            config
+                .settings
+                .save(&provisioned)
+                .map_err(|e| e.to_string())?;
             tracing::info!(%code, "registered; provisioning document stored");
             Ok(Step::Again)
         }
@@ -215,7 +231,12 @@ fn describe(e: &WampError) -> String {
             c.error,
             c.args
                 .first()
-                .map(|a| format!(": {}", a.as_str().map(str::to_string).unwrap_or_else(|| a.to_string())))
+                .map(|a| format!(
+                    ": {}",
+                    a.as_str()
+                        .map(str::to_string)
+                        .unwrap_or_else(|| a.to_string())
+                ))
                 .unwrap_or_default()
         ),
         other => other.to_string(),
@@ -231,7 +252,12 @@ async fn register(config: &AgentConfig, code: &str, url: &str) -> Result<Value, 
     kwargs.insert("code".into(), json!(code));
     kwargs.insert("session".into(), json!(session.id()));
     let result = session
-        .call_with_timeout(board_link::REGISTER, vec![], kwargs, Duration::from_secs(10))
+        .call_with_timeout(
+            board_link::REGISTER,
+            vec![],
+            kwargs,
+            Duration::from_secs(10),
+        )
         .await;
     session.leave().await;
     let result = result.map_err(|e| format!("register: {}", describe(&e)))?;
@@ -240,7 +266,10 @@ async fn register(config: &AgentConfig, code: &str, url: &str) -> Result<Value, 
         (Outcome::Success, doc @ Value::Object(_)) if doc.get("iotronic").is_some() => Ok(doc),
         (_, message) => Err(format!(
             "the cloud refused the registration of code {code}: {}",
-            message.as_str().map(str::to_string).unwrap_or_else(|| message.to_string())
+            message
+                .as_str()
+                .map(str::to_string)
+                .unwrap_or_else(|| message.to_string())
         )),
     }
 }
@@ -250,8 +279,14 @@ fn local_ip_towards(url: &str) -> Option<String> {
     let u = url::Url::parse(url).ok()?;
     let host = u.host_str()?;
     let port = u.port_or_known_default()?;
-    let target = std::net::ToSocketAddrs::to_socket_addrs(&(host, port)).ok()?.next()?;
-    let bind = if target.is_ipv4() { "0.0.0.0:0" } else { "[::]:0" };
+    let target = std::net::ToSocketAddrs::to_socket_addrs(&(host, port))
+        .ok()?
+        .next()?;
+    let bind = if target.is_ipv4() {
+        "0.0.0.0:0"
+    } else {
+        "[::]:0"
+    };
     let sock = std::net::UdpSocket::bind(bind).ok()?;
     sock.connect(target).ok()?;
     Some(sock.local_addr().ok()?.ip().to_string())
@@ -415,6 +450,7 @@ impl CallContext {
         let reply = if device::always_async(method) || (in_parent && !device::never_async(method)) {
             let ctx = self.clone();
             let req_id2 = req_id.clone();
+            let running = device::running_message(method, &params);
             tokio::spawn(async move {
                 let done = ctx.device.perform(method, &params).await;
                 ctx.notify(done.reply.with_req_id(req_id2)).await;
@@ -423,7 +459,7 @@ impl CallContext {
                 }
             });
             WampMessage {
-                message: json!(device::running_message(method, &params)),
+                message: json!(running),
                 result: Outcome::Running,
                 req_id,
             }

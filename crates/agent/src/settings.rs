@@ -218,7 +218,10 @@ mod tests {
             "s4t": {"board_secret": "S"}});
         let table = [
             (json!({}), Phase::FirstBoot),
-            (first_boot_document(FIRST_BOOT_CODE, "ws://r/"), Phase::FirstBoot),
+            (
+                first_boot_document(FIRST_BOOT_CODE, "ws://r/"),
+                Phase::FirstBoot,
+            ),
             (first_boot_document("", "ws://r/"), Phase::FirstBoot),
             (
                 first_boot_document("C1", "ws://r/"),
@@ -261,7 +264,11 @@ mod tests {
             assert_eq!(mode & 0o777, 0o600);
         }
         std::fs::write(f.path(), "[1]").unwrap();
-        assert!(f.load().unwrap_err().to_string().contains("expected a JSON object"));
+        assert!(f
+            .load()
+            .unwrap_err()
+            .to_string()
+            .contains("expected a JSON object"));
         std::fs::remove_dir_all(dir).unwrap();
     }
 }

@@ -67,7 +67,11 @@ pub fn secret_hash(secret: &str) -> String {
 struct BoardSecrets(Store);
 
 impl Authenticator for BoardSecrets {
-    fn lookup(&self, _realm: &str, authid: &str) -> s4t_wamp::BoxFuture<'static, Option<AuthGrant>> {
+    fn lookup(
+        &self,
+        _realm: &str,
+        authid: &str,
+    ) -> s4t_wamp::BoxFuture<'static, Option<AuthGrant>> {
         let store = self.0.clone();
         let authid = authid.to_string();
         Box::pin(async move {
@@ -82,7 +86,7 @@ impl Authenticator for BoardSecrets {
         })
     }
 
-    fn transform_ticket(&self, ticket: &str) -> String {
+    fn ticket_as_stored(&self, ticket: &str) -> String {
         secret_hash(ticket)
     }
 }
@@ -115,8 +119,7 @@ impl Authorizer for BoardPolicy {
             (_, Action::Call) => self.allow_anonymous_boards && self.is_cloud_procedure(uri),
             // An anonymous board cannot prove its uuid; it may still only use its own session.
             (_, Action::Register) => {
-                self.allow_anonymous_boards
-                    && uri.starts_with(&format!("iotronic.{}.", s.id))
+                self.allow_anonymous_boards && uri.starts_with(&format!("iotronic.{}.", s.id))
             }
             _ => false,
         }
@@ -139,9 +142,15 @@ fn kwarg_text(inv: &Invocation, name: &str) -> Option<String> {
 fn caller(inv: &Invocation) -> (Option<String>, Option<String>, Option<String>) {
     let d = &inv.details;
     (
-        d.get("caller").and_then(Value::as_u64).map(|n| n.to_string()),
-        d.get("caller_authid").and_then(Value::as_str).map(str::to_string),
-        d.get("caller_authrole").and_then(Value::as_str).map(str::to_string),
+        d.get("caller")
+            .and_then(Value::as_u64)
+            .map(|n| n.to_string()),
+        d.get("caller_authid")
+            .and_then(Value::as_str)
+            .map(str::to_string),
+        d.get("caller_authrole")
+            .and_then(Value::as_str)
+            .map(str::to_string),
     )
 }
 
@@ -170,16 +179,22 @@ fn alive_stamp() -> String {
 impl Inner {
     async fn register(&self, inv: Invocation) -> Result<CallResult, CallError> {
         let Some(code) = kwarg_text(&inv, "code") else {
-            return reply(WampMessage::error("register: the code keyword argument is missing"));
+            return reply(WampMessage::error(
+                "register: the code keyword argument is missing",
+            ));
         };
         let (caller_session, _, _) = caller(&inv);
         let Some(session) = caller_session.or_else(|| kwarg_text(&inv, "session")) else {
-            return reply(WampMessage::error("register: the session keyword argument is missing"));
+            return reply(WampMessage::error(
+                "register: the session keyword argument is missing",
+            ));
         };
         let board = match self.store.board_by_code(&code).await {
             Ok(b) => b,
             Err(StoreError::NotFound { .. }) => {
-                return reply(WampMessage::error(format!("Board {code} could not be found.")))
+                return reply(WampMessage::error(format!(
+                    "Board {code} could not be found."
+                )))
             }
             Err(e) => return Err(app_error(format!("register: {e}"))),
         };
@@ -223,7 +238,8 @@ impl Inner {
     }
 
     async fn connection(&self, inv: Invocation) -> Result<CallResult, CallError> {
-        let uuid = kwarg_text(&inv, "uuid").ok_or_else(|| app_error("connection: uuid is missing"))?;
+        let uuid =
+            kwarg_text(&inv, "uuid").ok_or_else(|| app_error("connection: uuid is missing"))?;
         let (caller_session, caller_authid, caller_role) = caller(&inv);
         if caller_role.as_deref() == Some(BOARD_ROLE) && caller_authid.as_deref() != Some(&uuid) {
             return Err(app_error(format!(
@@ -234,7 +250,11 @@ impl Inner {
         let session = caller_session
             .or_else(|| kwarg_text(&inv, "session"))
             .ok_or_else(|| app_error("connection: session is missing"))?;
-        let board = match self.store.board(&Ident::Uuid(uuid.clone()), &Scope::All).await {
+        let board = match self
+            .store
+            .board(&Ident::Uuid(uuid.clone()), &Scope::All)
+            .await
+        {
             Ok(b) => b,
             Err(StoreError::NotFound { .. }) => {
                 return Err(app_error(format!("Board {uuid} could not be found.")))
@@ -255,7 +275,9 @@ impl Inner {
             .ok_or_else(|| app_error("notify_result: board_uuid is missing"))?;
         let (_, caller_authid, caller_role) = caller(&inv);
         if caller_role.as_deref() == Some(BOARD_ROLE) && caller_authid.as_deref() != Some(&board) {
-            return Err(app_error("notify_result: a board may only report its own results"));
+            return Err(app_error(
+                "notify_result: a board may only report its own results",
+            ));
         }
         let msg = match kwarg(&inv, "wampmessage") {
             Some(v) => WampMessage::from_args(std::slice::from_ref(v)),
@@ -291,7 +313,10 @@ impl BoardGateway {
             .await
             .map_err(|e| WampError::Transport(format!("store: {e}")))?;
         if closed > 0 {
-            tracing::info!(closed, "sessions of the previous run closed; their boards are offline");
+            tracing::info!(
+                closed,
+                "sessions of the previous run closed; their boards are offline"
+            );
         }
         if config.allow_anonymous_boards {
             tracing::warn!("--allow-anonymous-boards: boards may connect without a secret (stock Lightning-rod compatibility)");
@@ -350,7 +375,10 @@ impl BoardGateway {
                     &agent_procedure(&agent, name),
                     handler(|_inv| async move {
                         Ok(CallResult {
-                            args: vec![Value::String(format!("Iotronic alive @ {}", alive_stamp()))],
+                            args: vec![Value::String(format!(
+                                "Iotronic alive @ {}",
+                                alive_stamp()
+                            ))],
                             kwargs: Map::new(),
                         })
                     }),
@@ -390,7 +418,9 @@ impl BoardGateway {
                                     tracing::info!(board = %b, session = id, "board offline");
                                 }
                             }
-                            Err(e) => tracing::error!(session = id, error = %e, "cannot close session"),
+                            Err(e) => {
+                                tracing::error!(session = id, error = %e, "cannot close session")
+                            }
                         }
                     });
                 }),

@@ -113,7 +113,11 @@ impl RunningCloud {
                     .local_addr()
                     .map_err(|source| StartError::Listen { addr, source })?;
                 if config.wamp_public_url.is_empty() {
-                    let scheme = if config.wamp_tls.is_some() { "wss" } else { "ws" };
+                    let scheme = if config.wamp_tls.is_some() {
+                        "wss"
+                    } else {
+                        "ws"
+                    };
                     config.wamp_public_url = format!("{scheme}://{bound}/");
                 }
                 let gw = gateway::BoardGateway::start(

@@ -222,7 +222,7 @@ impl Store {
     pub async fn create_board(&self, new: &NewBoard, own: &BoardOwnership) -> Result<Board> {
         let uuid = new.uuid.clone().unwrap_or_else(s4t_model::ident::new_uuid);
         let now = s4t_model::time::now();
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         let taken = sqlx::query(
             "SELECT name, code, uuid FROM boards WHERE name = $1 OR code = $2 OR uuid = $3",
         )
@@ -428,7 +428,7 @@ impl Store {
         set(&mut w, "updated_at", now.clone().into());
         let p = w.arg(uuid);
         let sql = format!("UPDATE boards SET {} WHERE uuid = {p}", sets.join(", "));
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         let done = bind_all(sqlx::query(&sql), &w.vals)
             .execute(&mut *tx)
             .await

@@ -136,6 +136,16 @@ impl Store {
         self.dialect
     }
 
+    /// A transaction that writes. On SQLite it takes the write lock at `BEGIN` (IMMEDIATE), so
+    /// a transaction that reads before it writes waits for other writers (busy timeout) instead
+    /// of failing when another write commits in between.
+    pub async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>> {
+        Ok(match self.dialect {
+            Dialect::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
+            Dialect::Postgres => self.pool.begin().await?,
+        })
+    }
+
     pub fn pool(&self) -> &AnyPool {
         &self.pool
     }

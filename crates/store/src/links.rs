@@ -42,7 +42,7 @@ impl Store {
     ) -> Result<()> {
         let status = lifecycle(board, LifecycleEvent::Provisioned)?;
         let now = s4t_model::time::now();
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         replace_session(&mut tx, &board.uuid, session_id, &now).await?;
         match provisioned {
             Some((agent, config)) => {
@@ -84,7 +84,7 @@ impl Store {
     ) -> Result<()> {
         let status = lifecycle(board, LifecycleEvent::SessionOpened)?;
         let now = s4t_model::time::now();
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         replace_session(&mut tx, &board.uuid, session_id, &now).await?;
         sqlx::query(
             "UPDATE boards SET status = $1, lr_version = COALESCE($2, lr_version), \
@@ -105,7 +105,7 @@ impl Store {
     /// goes offline. Returns the boards that went offline.
     pub async fn close_session(&self, session_id: &str) -> Result<Vec<String>> {
         let now = s4t_model::time::now();
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         let rows = sqlx::query(
             "UPDATE sessions SET valid = FALSE, updated_at = $1 WHERE session_id = $2 AND valid = TRUE \
              RETURNING board_uuid",
@@ -192,7 +192,7 @@ impl Store {
         message: &str,
     ) -> Result<bool> {
         let now = s4t_model::time::now();
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         let done = sqlx::query(
             "UPDATE results SET result = $1, message = $2, updated_at = $3 WHERE request_uuid = $4 AND board_uuid = $5",
         )

@@ -53,7 +53,11 @@ impl AppState {
         AppState::with_conductor(store, config, conductor)
     }
 
-    pub fn with_conductor(store: Store, config: Arc<CloudConfig>, conductor: Conductor) -> AppState {
+    pub fn with_conductor(
+        store: Store,
+        config: Arc<CloudConfig>,
+        conductor: Conductor,
+    ) -> AppState {
         AppState {
             store,
             config,
