@@ -24,16 +24,16 @@
 //! - Join: HELLO for an unknown realm → ABORT `wamp.error.no_such_realm`. Authmethods are
 //!   taken in the client's order: `wampcra` (HMAC-SHA256 over the JSON challenge, base64, no
 //!   salt) and `ticket` need an [`Authenticator`]; `anonymous` (also assumed when HELLO has no
-//!   `authmethods`) needs [`RouterConfig::anonymous`] and gives authrole `anonymous` and no
-//!   authid. Any failure, including no acceptable method → ABORT `wamp.error.not_authorized`
+//!   `authmethods`) needs [`RouterConfig::anonymous`] and gives authrole `anonymous` and a random
+//!   Crossbar-style authid (never the one in HELLO). Any failure, including no acceptable method → ABORT `wamp.error.not_authorized`
 //!   with `details.message` saying why. WELCOME details carry `authid`, `authrole`,
 //!   `authmethod`, `authprovider`, `realm` and `roles.broker/dealer.features`, as autobahn
 //!   expects. Session ids are random in `[1, 2^53]`.
 //! - Dealer: exact match, invoke `single` (other policies → `wamp.error.invalid_argument`).
 //!   Errors: `wamp.error.procedure_already_exists`, `wamp.error.no_such_procedure`,
 //!   `wamp.error.no_such_registration`, `wamp.error.invalid_uri` (the `wamp.` prefix is the
-//!   router's). INVOCATION details always carry `caller`, `caller_authid` (null for anonymous),
-//!   `caller_authrole` and `procedure`. A positive `options.timeout` (ms) on CALL is honoured
+//!   router's). INVOCATION details always carry `caller`, `caller_authid`, `caller_authrole` and
+//!   `procedure`. A positive `options.timeout` (ms) on CALL is honoured
 //!   as given; otherwise [`RouterConfig::default_call_timeout`] applies. On expiry the caller
 //!   gets `wamp.error.timeout` and the call is forgotten (no INTERRUPT; a late YIELD is
 //!   dropped). When a callee leaves, its pending calls fail at once with

@@ -112,7 +112,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WsConn<S> {
             serializer,
             liveness,
             last_seen: now,
-            next_ping: liveness.ping_interval.map(|i| now + i),
+            next_ping: liveness.ping_interval.and_then(|i| later(now, i)),
             deadline: None,
         }
     }
@@ -126,7 +126,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WsConn<S> {
         let silence = self
             .liveness
             .ping_interval
-            .map(|_| self.last_seen + self.liveness.ping_timeout);
+            .and_then(|_| later(self.last_seen, self.liveness.ping_timeout));
         [self.next_ping, silence, self.deadline]
             .into_iter()
             .flatten()
@@ -140,7 +140,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WsConn<S> {
             tokio::select! {
                 queued = outbox.recv() => match queued {
                     Some(message) => {
-                        if let Err(end) = self.write_batch(message, outbox).await {
+                        // Boxed, like the timer work below: an idle connection's task then
+                        // only holds the small waiting state (matters with 100k sessions).
+                        if let Err(end) = Box::pin(self.write_batch(message, outbox)).await {
                             return end;
                         }
                     }
@@ -164,7 +166,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WsConn<S> {
                     }
                 }
                 _ = sleep_until_opt(wake_at) => {
-                    if let Some(end) = self.on_timer().await {
+                    if let Some(end) = Box::pin(self.on_timer()).await {
                         return end;
                     }
                 }
@@ -178,13 +180,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WsConn<S> {
             return Some(Inbound::DeadlineReached);
         }
         if self.liveness.ping_interval.is_some()
-            && now >= self.last_seen + self.liveness.ping_timeout
+            && later(self.last_seen, self.liveness.ping_timeout).is_some_and(|at| now >= at)
         {
             return Some(Inbound::Dead);
         }
         if let (Some(at), Some(interval)) = (self.next_ping, self.liveness.ping_interval) {
             if now >= at {
-                self.next_ping = Some(now + interval);
+                self.next_ping = later(now, interval);
                 let ping = self.ws.send(WsMessage::Ping(Default::default()));
                 match tokio::time::timeout(self.liveness.ping_timeout, ping).await {
                     Ok(Ok(())) => {}
@@ -275,6 +277,11 @@ fn frame(serializer: Serializer, message: &Message) -> WsMessage {
         Serializer::Json => WsMessage::text(serde_json::to_string(message).unwrap_or_default()),
         Serializer::Msgpack => WsMessage::binary(serializer.encode(message)),
     }
+}
+
+/// `at + d`, or `None` (never) when a huge configured duration overflows.
+pub(crate) fn later(at: Instant, d: Duration) -> Option<Instant> {
+    at.checked_add(d)
 }
 
 async fn sleep_until_opt(at: Option<Instant>) {

@@ -96,7 +96,10 @@ async fn register_call_result_with_args_and_kwargs() {
     assert_eq!(result.args, vec![json!(1), json!("a")]);
     assert_eq!(result.kwargs["k"], json!([true]));
     assert_eq!(result.kwargs["caller"], json!(caller.id()));
-    assert_eq!(result.kwargs["caller_authid"], Value::Null);
+    // Anonymous sessions get a generated authid: autobahn insists on a string.
+    let authid = result.kwargs["caller_authid"].as_str().unwrap();
+    assert_eq!(authid.len(), 29, "{authid}");
+    assert_eq!(json!(authid), caller.welcome_details()["authid"]);
     assert_eq!(result.kwargs["caller_authrole"], "anonymous");
     // Empty payloads both ways.
     let result = caller
@@ -180,7 +183,7 @@ async fn call_timeout_and_late_yield_ignored() {
         .register(
             "test.slow",
             handler(|_| async {
-                tokio::time::sleep(Duration::from_millis(800)).await;
+                tokio::time::sleep(Duration::from_millis(2000)).await;
                 Ok(CallResult::default())
             }),
         )
@@ -193,7 +196,8 @@ async fn call_timeout_and_late_yield_ignored() {
         .call_with_timeout("test.slow", vec![], Kwargs::new(), Duration::ZERO)
         .await;
     assert_eq!(call_error_uri(r), "wamp.error.timeout");
-    assert!(started.elapsed() < Duration::from_millis(750));
+    // Well before the handler's answer (2 s), or the result would not be an error.
+    assert!(started.elapsed() < Duration::from_millis(1900));
     // options.timeout from the caller is honoured too.
     let started = Instant::now();
     let r = caller
@@ -209,9 +213,9 @@ async fn call_timeout_and_late_yield_ignored() {
             || matches!(&r, Err(WampError::Call(e)) if e.error == "wamp.error.timeout"),
         "{r:?}"
     );
-    assert!(started.elapsed() < Duration::from_millis(500));
+    assert!(started.elapsed() < Duration::from_millis(1900));
     // Late YIELDs arrive and are dropped; both sessions keep working.
-    tokio::time::sleep(Duration::from_millis(900)).await;
+    tokio::time::sleep(Duration::from_millis(2100)).await;
     let ok = caller
         .call("test.echo", vec![json!(7)], Kwargs::new())
         .await
@@ -253,41 +257,16 @@ async fn callee_dropping_cancels_pending_calls() {
 async fn caller_dropping_forgets_its_calls() {
     let t = start_default().await;
     let callee = join(&t.url).await;
-    let release = Arc::new(tokio::sync::Notify::new());
-    let answered = Arc::new(AtomicUsize::new(0));
-    callee
-        .register(
-            "test.wait",
-            handler({
-                let release = release.clone();
-                let answered = answered.clone();
-                move |_| {
-                    let release = release.clone();
-                    let answered = answered.clone();
-                    async move {
-                        release.notified().await;
-                        answered.fetch_add(1, Ordering::SeqCst);
-                        Ok(CallResult::default())
-                    }
-                }
-            }),
-        )
-        .await
-        .unwrap();
+    let gate = Arc::new(Gate::default());
+    callee.register("test.wait", gate.handler()).await.unwrap();
     let mut raw = raw_json(t.addr).await;
     raw_join(&mut raw).await;
     raw_send(&mut raw, r#"[48, 1, {}, "test.wait"]"#).await;
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    gate.wait_started(1).await;
     drop(raw);
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    release.notify_waiters();
-    tokio::time::timeout(PROMPT, async {
-        while answered.load(Ordering::SeqCst) == 0 {
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-    })
-    .await
-    .unwrap();
+    wait_until(|| t.router.session_count() == 1).await;
+    gate.release(1);
+    wait_until(|| gate.answered.load(Ordering::SeqCst) == 1).await;
     // The late YIELD was dropped and the callee is fine.
     callee.register("test.echo", echo()).await.unwrap();
     let other = join(&t.url).await;
@@ -295,6 +274,56 @@ async fn caller_dropping_forgets_its_calls() {
         .call("test.echo", vec![], Kwargs::new())
         .await
         .unwrap();
+}
+
+/// A procedure whose invocations wait until released, counting starts and answers.
+struct Gate {
+    permits: tokio::sync::Semaphore,
+    started: AtomicUsize,
+    answered: AtomicUsize,
+}
+
+impl Default for Gate {
+    fn default() -> Self {
+        Gate {
+            permits: tokio::sync::Semaphore::new(0),
+            started: AtomicUsize::new(0),
+            answered: AtomicUsize::new(0),
+        }
+    }
+}
+
+impl Gate {
+    fn handler(self: &Arc<Self>) -> s4t_wamp::Handler {
+        let gate = self.clone();
+        handler(move |_| {
+            let gate = gate.clone();
+            async move {
+                gate.started.fetch_add(1, Ordering::SeqCst);
+                gate.permits.acquire().await.unwrap().forget();
+                gate.answered.fetch_add(1, Ordering::SeqCst);
+                Ok(CallResult::default())
+            }
+        })
+    }
+
+    async fn wait_started(&self, n: usize) {
+        wait_until(|| self.started.load(Ordering::SeqCst) >= n).await;
+    }
+
+    fn release(&self, n: usize) {
+        self.permits.add_permits(n);
+    }
+}
+
+async fn wait_until(condition: impl Fn() -> bool) {
+    tokio::time::timeout(PROMPT, async {
+        while !condition() {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await
+    .expect("condition in time");
 }
 
 #[tokio::test]
@@ -392,11 +421,13 @@ async fn session_meta_api() {
     assert_eq!(call_error_uri(missing), "wamp.error.no_such_session");
 
     let board_id = board.id();
+    let board_authid = joined.args[0]["authid"].clone();
+    assert!(board_authid.is_string());
     board.leave().await;
     let left = event_where(&mut leaves, |e| e.args[0] == json!(board_id)).await;
     assert_eq!(
         left.args,
-        vec![json!(board_id), Value::Null, json!("anonymous")]
+        vec![json!(board_id), board_authid, json!("anonymous")]
     );
 }
 
@@ -607,23 +638,8 @@ async fn pending_call_limit() {
     })
     .await;
     let callee = join(&t.url).await;
-    let release = Arc::new(tokio::sync::Semaphore::new(0));
-    callee
-        .register(
-            "test.block",
-            handler({
-                let release = release.clone();
-                move |_| {
-                    let release = release.clone();
-                    async move {
-                        release.acquire().await.unwrap().forget();
-                        Ok(CallResult::default())
-                    }
-                }
-            }),
-        )
-        .await
-        .unwrap();
+    let gate = Arc::new(Gate::default());
+    callee.register("test.block", gate.handler()).await.unwrap();
     let caller = join(&t.url).await;
     let first: Vec<_> = (0..2)
         .map(|_| {
@@ -631,15 +647,15 @@ async fn pending_call_limit() {
             tokio::spawn(async move { caller.call("test.block", vec![], Kwargs::new()).await })
         })
         .collect();
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    gate.wait_started(2).await;
     let third = caller.call("test.block", vec![], Kwargs::new()).await;
     assert_eq!(call_error_uri(third), "wamp.error.limit_exceeded");
-    release.add_permits(2);
+    gate.release(2);
     for call in first {
         call.await.unwrap().unwrap();
     }
     // Slots are free again.
-    release.add_permits(1);
+    gate.release(1);
     caller
         .call("test.block", vec![], Kwargs::new())
         .await
@@ -780,7 +796,8 @@ async fn dead_peer_is_dropped_and_on_leave_published() {
     let started = Instant::now();
     let left = event_where(&mut leaves, |e| e.args[0] == json!(silent_id)).await;
     let elapsed = started.elapsed();
-    assert!(elapsed < Duration::from_millis(1500), "took {elapsed:?}");
+    // Timeout 500 ms; generous margin for a loaded CI machine, still "within seconds".
+    assert!(elapsed < Duration::from_secs(3), "took {elapsed:?}");
     assert_eq!(left.args[0], json!(silent_id));
     tokio::time::sleep(Duration::from_millis(700)).await;
     assert!(!alive.is_closed());
@@ -932,4 +949,119 @@ async fn subscriptions_and_registrations_go_with_their_session() {
         "wamp.error.no_such_procedure"
     );
     b.unsubscribe(sub).await.unwrap_or(());
+}
+
+#[tokio::test]
+async fn registration_options_as_autobahn_sends_them_and_unsupported_policies() {
+    let t = start_default().await;
+    let mut raw = raw_json(t.addr).await;
+    raw_join(&mut raw).await;
+    raw_send(
+        &mut raw,
+        r#"[64, 1, {"match": "exact", "invoke": "single"}, "a.b"]"#,
+    )
+    .await;
+    assert_eq!(raw_recv(&mut raw).await.unwrap()[0], 65);
+    raw_send(&mut raw, r#"[64, 2, {"match": "prefix"}, "a"]"#).await;
+    let e = raw_recv(&mut raw).await.unwrap();
+    assert_eq!(
+        (e[0].clone(), e[1].clone(), e[2].clone()),
+        (json!(8), json!(64), json!(2))
+    );
+    assert_eq!(e[4], "wamp.error.invalid_argument");
+    raw_send(&mut raw, r#"[64, 3, {"invoke": "roundrobin"}, "a.c"]"#).await;
+    assert_eq!(
+        raw_recv(&mut raw).await.unwrap()[4],
+        "wamp.error.invalid_argument"
+    );
+    raw_send(&mut raw, r#"[32, 4, {"match": "wildcard"}, "a..c"]"#).await;
+    let e = raw_recv(&mut raw).await.unwrap();
+    // "a..c" is no valid URI, so this is a protocol violation before any policy check.
+    assert_eq!(e[0], 3, "{e}");
+}
+
+#[tokio::test]
+async fn cancel_in_skip_mode() {
+    let t = start_default().await;
+    let callee = join(&t.url).await;
+    callee
+        .register(
+            "test.forever",
+            handler(|_| async {
+                tokio::time::sleep(Duration::from_secs(3600)).await;
+                Ok(CallResult::default())
+            }),
+        )
+        .await
+        .unwrap();
+    let mut raw = raw_json(t.addr).await;
+    raw_join(&mut raw).await;
+    raw_send(&mut raw, r#"[48, 7, {}, "test.forever"]"#).await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    raw_send(&mut raw, r#"[49, 7, {"mode": "skip"}]"#).await;
+    let e = raw_recv(&mut raw).await.unwrap();
+    assert_eq!(e[0], 8);
+    assert_eq!(e[1], 48);
+    assert_eq!(e[2], 7);
+    assert_eq!(e[4], "wamp.error.canceled");
+    raw_send(&mut raw, r#"[32, 8, {"match": "prefix"}, "a"]"#).await;
+    let e = raw_recv(&mut raw).await.unwrap();
+    assert_eq!((e[0].clone(), e[1].clone()), (json!(8), json!(32)));
+    assert_eq!(e[4], "wamp.error.invalid_argument");
+}
+
+/// Many sessions calling and publishing concurrently: everything answered, nothing stuck.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_load() {
+    let t = start_default().await;
+    let callee = join(&t.url).await;
+    callee.register("load.echo", echo()).await.unwrap();
+    let local = t
+        .router
+        .local_session(REALM, "cloud", "cloud")
+        .await
+        .unwrap();
+    local.register("load.local", echo()).await.unwrap();
+    let received = Arc::new(AtomicUsize::new(0));
+    let counter = received.clone();
+    local
+        .subscribe(
+            "load.topic",
+            s4t_wamp::event_handler(move |_| {
+                counter.fetch_add(1, Ordering::SeqCst);
+            }),
+        )
+        .await
+        .unwrap();
+    let mut tasks = Vec::new();
+    for i in 0..50u64 {
+        let url = t.url.clone();
+        tasks.push(tokio::spawn(async move {
+            let s = join(&url).await;
+            for j in 0..20u64 {
+                let procedure = if j % 2 == 0 {
+                    "load.echo"
+                } else {
+                    "load.local"
+                };
+                let r = s
+                    .call(procedure, vec![json!(i), json!(j)], Kwargs::new())
+                    .await
+                    .unwrap();
+                assert_eq!(r.args, vec![json!(i), json!(j)]);
+                s.publish("load.topic", vec![json!(j)], Kwargs::new())
+                    .await
+                    .unwrap();
+            }
+            s.leave().await;
+        }));
+    }
+    for task in tasks {
+        tokio::time::timeout(Duration::from_secs(30), task)
+            .await
+            .unwrap()
+            .unwrap();
+    }
+    wait_until(|| received.load(Ordering::SeqCst) == 50 * 20).await;
+    wait_until(|| t.router.session_count() == 2).await;
 }

@@ -17,7 +17,7 @@ use crate::client::{self, Session};
 use crate::codec::Serializer;
 use crate::error::WampError;
 use crate::message::Message;
-use crate::transport::{channel, Inbound, Liveness, MessageRx, MessageTx, WsConn};
+use crate::transport::{channel, later, Inbound, Liveness, MessageRx, MessageTx, WsConn};
 use crate::uri;
 
 /// Picks the serializer: the router's preference among what the client offered.
@@ -65,11 +65,12 @@ where
         );
         Ok(response)
     };
-    let handshake = tokio_tungstenite::accept_hdr_async_with_config(
+    // Boxed so its size does not count in the long-lived connection task.
+    let handshake = Box::pin(tokio_tungstenite::accept_hdr_async_with_config(
         stream,
         callback,
         Some(router.websocket_config()),
-    );
+    ));
     let ws = match tokio::time::timeout(config.handshake_timeout, handshake).await {
         Ok(Ok(ws)) => ws,
         Ok(Err(e)) => {
@@ -89,9 +90,21 @@ where
         ping_timeout: config.ping_timeout,
     };
     let mut conn = WsConn::new(ws, serializer, liveness);
-    conn.set_deadline(Some(Instant::now() + config.handshake_timeout));
+    conn.set_deadline(later(Instant::now(), config.handshake_timeout));
     let (tx, mut outbox) = channel();
     run(router, conn, peer, tx, &mut outbox).await;
+}
+
+/// How a connection ends, decided in the loop and carried out after it.
+enum Ending {
+    /// Send this ABORT, then close.
+    Abort(Box<Message>, CloseCode),
+    /// Close with a close frame (the session's final messages were already written).
+    Close,
+    /// Close with 1009 after an oversize frame.
+    Oversize,
+    /// The link is gone: nothing to send.
+    Gone,
 }
 
 async fn run<S>(
@@ -107,64 +120,63 @@ async fn run<S>(
     let mut tx = Some(tx);
     let mut join_state = JoinState::default();
     let mut session: Option<SessionCtx> = None;
-    loop {
+    let ending = loop {
         match conn.next(outbox).await {
             Inbound::Message(message) => match &session {
                 Some(ctx) => ctx.realm.handle(ctx, message),
                 None => {
-                    match join::on_message(router, &mut join_state, message, peer, &mut tx).await {
+                    // Boxed: joining is rare, the loop's idle state should stay small.
+                    let step = join::on_message(router, &mut join_state, message, peer, &mut tx);
+                    match Box::pin(step).await {
                         JoinStep::Continue => {}
                         JoinStep::Joined(ctx) => {
                             conn.set_deadline(None);
                             session = Some(ctx);
                         }
-                        JoinStep::Abort(abort_message) => {
-                            // Flush what was queued (nothing of value) is skipped: ABORT ends it.
-                            conn.send_now(&abort_message).await;
-                            conn.close(CloseCode::Normal, "").await;
-                            return;
+                        JoinStep::Abort(abort) => {
+                            break Ending::Abort(Box::new(abort), CloseCode::Normal)
                         }
                     }
                 }
             },
             Inbound::Invalid(error) => {
                 tracing::info!(?peer, "protocol violation: {error}");
-                conn.send_now(&abort(uri::PROTOCOL_VIOLATION, error.message()))
-                    .await;
-                if let Some(ctx) = &session {
-                    ctx.realm.leave(ctx.info.id);
-                }
-                conn.close(CloseCode::Protocol, "protocol violation").await;
-                return;
+                let abort = abort(uri::PROTOCOL_VIOLATION, error.message());
+                break Ending::Abort(Box::new(abort), CloseCode::Protocol);
             }
             Inbound::TooBig => {
                 tracing::info!(?peer, "frame above the size limit");
-                if let Some(ctx) = &session {
-                    ctx.realm.leave(ctx.info.id);
-                }
-                conn.close_oversize().await;
-                return;
+                break Ending::Oversize;
             }
-            Inbound::OutboxClosed => {
-                // The realm removed the session (GOODBYE, ABORT, shutdown) and its final
-                // messages were written.
-                conn.close(CloseCode::Normal, "").await;
-                return;
-            }
+            // The realm removed the session (GOODBYE, ABORT, shutdown) and its final
+            // messages were written.
+            Inbound::OutboxClosed => break Ending::Close,
             Inbound::DeadlineReached => {
                 tracing::debug!(?peer, "no WAMP join in time");
-                conn.send_now(&abort(uri::PROTOCOL_VIOLATION, "no HELLO in time"))
-                    .await;
-                conn.close(CloseCode::Policy, "join timeout").await;
-                return;
+                let abort = abort(uri::PROTOCOL_VIOLATION, "no HELLO in time");
+                break Ending::Abort(Box::new(abort), CloseCode::Policy);
             }
-            Inbound::Dead | Inbound::Closed => {
-                if let Some(ctx) = &session {
-                    ctx.realm.leave(ctx.info.id);
-                }
-                return;
-            }
+            Inbound::Dead | Inbound::Closed => break Ending::Gone,
         }
+    };
+    if let Some(ctx) = &session {
+        ctx.realm.leave(ctx.info.id);
+    }
+    Box::pin(finish(conn, ending)).await;
+}
+
+async fn finish<S>(mut conn: WsConn<S>, ending: Ending)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    match ending {
+        Ending::Abort(abort, code) => {
+            conn.send_now(&abort).await;
+            conn.close(code, "").await;
+        }
+        Ending::Close => conn.close(CloseCode::Normal, "").await,
+        Ending::Oversize => conn.close_oversize().await,
+        Ending::Gone => {}
     }
 }
 

@@ -148,7 +148,7 @@ async fn hello(
         let info = SessionInfo {
             id: session,
             realm: realm_name,
-            authid: None,
+            authid: Some(anonymous_authid()),
             authrole: "anonymous".into(),
             authmethod: "anonymous".into(),
             peer,
@@ -216,6 +216,22 @@ async fn hello(
         check,
     }));
     JoinStep::Continue
+}
+
+/// A random authid for an anonymous session, in Crossbar's style. The HELLO's authid is not
+/// used: nothing vouches for it. A string rather than null because autobahn rejects
+/// INVOCATIONs whose `caller_authid` is not a string.
+fn anonymous_authid() -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+    let mut rng = rand::thread_rng();
+    let groups: Vec<String> = (0..6)
+        .map(|_| {
+            (0..4)
+                .map(|_| ALPHABET[rand::Rng::gen_range(&mut rng, 0..ALPHABET.len())] as char)
+                .collect()
+        })
+        .collect();
+    groups.join("-")
 }
 
 /// The WAMP-CRA challenge: a JSON object serialized to a string, signed as-is by the client.

@@ -127,7 +127,8 @@ impl fmt::Debug for AuthGrant {
 pub struct SessionInfo {
     pub id: Id,
     pub realm: String,
-    /// `None` for anonymous sessions: their HELLO authid is not trusted.
+    /// Always set by this router. Anonymous sessions get a random one (Crossbar style,
+    /// e.g. `"7KQ2-M4ZD-..."`); their HELLO authid is not trusted.
     pub authid: Option<String>,
     pub authrole: String,
     /// `anonymous`, `ticket`, `wampcra`, or `trusted` for local sessions.

@@ -297,7 +297,11 @@ impl Realm {
                 args,
                 kwargs,
             } => self.publish(ctx, request, options, topic, args, kwargs),
-            Message::Subscribe { request, topic, .. } => self.subscribe(ctx, request, topic),
+            Message::Subscribe {
+                request,
+                options,
+                topic,
+            } => self.subscribe(ctx, request, options, topic),
             Message::Unsubscribe {
                 request,
                 subscription,
@@ -428,8 +432,18 @@ impl Realm {
         }
     }
 
-    fn subscribe(&self, ctx: &SessionCtx, request: Id, topic: String) {
+    fn subscribe(&self, ctx: &SessionCtx, request: Id, options: Dict, topic: String) {
         let session = ctx.info.id;
+        if options
+            .get("match")
+            .is_some_and(|m| m.as_str() != Some("exact"))
+        {
+            let text = "only match 'exact' is supported".to_string();
+            return self.reply(
+                session,
+                error_message(code::SUBSCRIBE, request, uri::INVALID_ARGUMENT, text),
+            );
+        }
         if !self.authorized(ctx, Action::Subscribe, &topic) {
             let text = format!("session is not authorized to subscribe to '{topic}'");
             return self.reply(
