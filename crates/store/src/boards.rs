@@ -464,7 +464,7 @@ impl Store {
     pub async fn delete_board(&self, uuid: &str) -> Result<()> {
         let done = sqlx::query("DELETE FROM boards WHERE uuid = $1")
             .bind(uuid)
-            .execute(self.pool())
+            .execute(self.writer())
             .await?;
         if done.rows_affected() == 0 {
             return Err(StoreError::not_found("Board", uuid));

@@ -154,7 +154,7 @@ impl Store {
              (SELECT 1 FROM sessions s WHERE s.board_uuid = boards.uuid AND s.valid = TRUE)",
         )
         .bind(now.as_str())
-        .execute(self.pool())
+        .execute(self.writer())
         .await?;
         Ok(closed)
     }
@@ -164,7 +164,7 @@ impl Store {
         sqlx::query("UPDATE boards SET secret_hash = $1 WHERE uuid = $2")
             .bind(hash)
             .bind(board_uuid)
-            .execute(self.pool())
+            .execute(self.writer())
             .await?;
         Ok(())
     }

@@ -54,7 +54,7 @@ fn statements(sql: &str) -> Vec<String> {
 }
 
 pub async fn run(store: &Store) -> Result<()> {
-    let pool = store.pool();
+    let pool = store.writer();
     sqlx::query(
         "CREATE TABLE IF NOT EXISTS s4t_migrations (version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)",
     )
