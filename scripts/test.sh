@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test of the project on a fresh Debian machine with the Rust toolchain:
 #   1. installs what the tests need (PostgreSQL from apt; the stock python-iotronicclient 0.4.7
-#      in a CPython 3.8 venv from PyPI),
+#      and iotronic-lightningrod 0.5.0, each in a CPython 3.8 venv from PyPI),
 #   2. starts a throw-away PostgreSQL on loopback,
 #   3. checks formatting and lints, then runs the whole suite (cargo nextest when available).
 # Every test that needs PostgreSQL or the stock client is required here: none is skipped.
@@ -17,8 +17,12 @@ echo "== stock python-iotronicclient 0.4.7"
 IOTRONIC_CLI=$(tests/peers/setup-client.sh)
 echo "$IOTRONIC_CLI"
 
+echo "== stock iotronic-lightningrod 0.5.0"
+LR_PYTHON=$(tests/peers/setup-lr.sh)
+echo "$LR_PYTHON"
+
 export S4T_TEST_POSTGRES_URL=$PG_URL S4T_REQUIRE_POSTGRES=1
-export S4T_IOTRONIC_CLI=$IOTRONIC_CLI S4T_REQUIRE_PEERS=1
+export S4T_IOTRONIC_CLI=$IOTRONIC_CLI S4T_LR_PYTHON=$LR_PYTHON S4T_REQUIRE_PEERS=1
 
 echo "== format and lints"
 cargo fmt --all -- --check

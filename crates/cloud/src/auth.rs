@@ -18,6 +18,13 @@ pub fn new_token() -> String {
     format!("s4t_{}", hex::encode(bytes))
 }
 
+/// A board's WAMP secret: 256 random bits, hex.
+pub fn new_secret() -> String {
+    let mut bytes = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    hex::encode(bytes)
+}
+
 pub fn hash_token(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
 }

@@ -2,14 +2,15 @@
 //!
 //! An operation writes its request and RUNNING result rows before the board is called and its
 //! outcome after, so a restart never loses one (pending ones are closed as interrupted on start).
-//! The board link (the WAMP gateway) is behind [`BoardLink`]; until it runs, no board can be
-//! online and every board operation answers IoTronic's 400 "Board X is not connected.".
+//! The board link (the WAMP gateway, [`crate::gateway`]) is behind [`BoardLink`]; a cloud that
+//! runs no gateway has no board online, and every board operation answers IoTronic's 400
+//! "Board X is not connected.".
 
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use s4t_model::resources::{Board, Outcome};
 use s4t_store::requests::NewRequest;
@@ -115,7 +116,7 @@ impl Conductor {
                 &board.uuid,
             )
             .await?;
-        let req = json!({"uuid": request.uuid, "main_request_uuid": null, "action": method});
+        let req = s4t_model::board_link::request_dict(&request);
         match self.link.call(board, method, req, args).await {
             Ok(reply) => {
                 let text = match &reply.message {

@@ -1,6 +1,7 @@
 //! What `s4t cloud` is started with.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 #[derive(Debug, Clone)]
 pub struct CloudConfig {
@@ -14,10 +15,21 @@ pub struct CloudConfig {
     pub noauth: bool,
     /// The base URL put into links; default: taken from the request's `Host`.
     pub public_url: Option<String>,
-    /// The WAMP URL boards are given to register (`wamp.registration-agent.url`).
+    /// The WAMP URL boards are given to register (`wamp.registration-agent.url`) and to connect
+    /// to (`wamp.main-agent.url`). Empty: `ws://<wamp_addr>/` once the router listens.
     pub wamp_public_url: String,
     /// The stable agent name boards are provisioned with (their procedure prefix).
     pub agent_name: String,
+    /// Where the WAMP router for boards listens; `None` runs no board gateway.
+    pub wamp_addr: Option<String>,
+    /// PEM certificate chain and key: the router then speaks `wss://` only.
+    pub wamp_tls: Option<(PathBuf, PathBuf)>,
+    /// Accept boards that do not authenticate (stock Lightning-rods). Off by default.
+    pub allow_anonymous_boards: bool,
+    /// WebSocket ping interval towards boards; a board silent for twice as long is gone.
+    pub wamp_ping_interval: Duration,
+    /// How long a board call may take before the API answers with an error.
+    pub board_call_timeout: Duration,
 }
 
 impl CloudConfig {
@@ -29,14 +41,30 @@ impl CloudConfig {
             api_addr: "127.0.0.1:8812".into(),
             noauth: false,
             public_url: None,
-            wamp_public_url: "ws://127.0.0.1:8181/".into(),
+            wamp_public_url: String::new(),
             agent_name: "s4t".into(),
+            wamp_addr: None,
+            wamp_tls: None,
+            allow_anonymous_boards: false,
+            wamp_ping_interval: Duration::from_secs(5),
+            board_call_timeout: Duration::from_secs(60),
+        }
+    }
+
+    /// The URL boards are given, before the router has bound its port.
+    pub fn board_url(&self) -> String {
+        if self.wamp_public_url.is_empty() {
+            let scheme = if self.wamp_tls.is_some() { "wss" } else { "ws" };
+            let addr = self.wamp_addr.as_deref().unwrap_or("127.0.0.1:8181");
+            format!("{scheme}://{addr}/")
+        } else {
+            self.wamp_public_url.clone()
         }
     }
 
     /// The host boards reach the tunnel server on (`wstun_ip`): the host of the WAMP URL.
     pub fn wstun_host(&self) -> Option<String> {
-        url::Url::parse(&self.wamp_public_url)
+        url::Url::parse(&self.board_url())
             .ok()
             .and_then(|u| u.host_str().map(str::to_string))
     }

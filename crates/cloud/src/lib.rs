@@ -14,7 +14,9 @@ pub mod api;
 pub mod auth;
 pub mod conductor;
 pub mod config;
+pub mod gateway;
 pub mod openapi;
+mod tls;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -30,8 +32,13 @@ pub use config::CloudConfig;
 pub struct RunningCloud {
     pub api_addr: SocketAddr,
     pub store: Store,
+    /// Where the board WAMP router listens, when it runs.
+    pub wamp_addr: Option<SocketAddr>,
+    /// The URL boards are given (`ws://` or `wss://`).
+    pub board_url: String,
     /// The admin token, when this start created it (first start).
     pub new_admin_token: Option<String>,
+    gateway: Option<gateway::BoardGateway>,
     shutdown: watch::Sender<bool>,
     server: JoinHandle<std::io::Result<()>>,
 }
@@ -47,11 +54,13 @@ pub enum StartError {
     },
     #[error("cannot prepare the data directory {dir}: {source}")]
     DataDir { dir: String, source: std::io::Error },
+    #[error("board gateway: {0}")]
+    Gateway(String),
 }
 
 impl RunningCloud {
     /// Opens the store, prepares auth and starts serving the API.
-    pub async fn start(config: CloudConfig) -> Result<RunningCloud, StartError> {
+    pub async fn start(mut config: CloudConfig) -> Result<RunningCloud, StartError> {
         std::fs::create_dir_all(&config.data_dir).map_err(|source| StartError::DataDir {
             dir: config.data_dir.display().to_string(),
             source,
@@ -90,7 +99,57 @@ impl RunningCloud {
             addr: config.api_addr.clone(),
             source,
         })?;
-        let state = api::AppState::new(store.clone(), Arc::new(config));
+        let (gateway, wamp_addr) = match config.wamp_addr.clone() {
+            None => (None, None),
+            Some(addr) => {
+                let listener =
+                    TcpListener::bind(&addr)
+                        .await
+                        .map_err(|source| StartError::Listen {
+                            addr: addr.clone(),
+                            source,
+                        })?;
+                let bound = listener
+                    .local_addr()
+                    .map_err(|source| StartError::Listen { addr, source })?;
+                if config.wamp_public_url.is_empty() {
+                    let scheme = if config.wamp_tls.is_some() {
+                        "wss"
+                    } else {
+                        "ws"
+                    };
+                    config.wamp_public_url = format!("{scheme}://{bound}/");
+                }
+                let gw = gateway::BoardGateway::start(
+                    store.clone(),
+                    gateway::GatewayConfig {
+                        agent_name: config.agent_name.clone(),
+                        registration_url: config.board_url(),
+                        main_url: config.board_url(),
+                        allow_anonymous_boards: config.allow_anonymous_boards,
+                        ping_interval: config.wamp_ping_interval,
+                        call_timeout: config.board_call_timeout,
+                    },
+                )
+                .await
+                .map_err(|e| StartError::Gateway(e.to_string()))?;
+                let tls = match &config.wamp_tls {
+                    Some((cert, key)) => Some(
+                        tls::acceptor(cert, key).map_err(|e| StartError::Gateway(e.to_string()))?,
+                    ),
+                    None => None,
+                };
+                tokio::spawn(tls::serve(gw.router().clone(), listener, tls));
+                tracing::info!(wamp_addr = %bound, url = %config.board_url(), "board WAMP router listening");
+                (Some(gw), Some(bound))
+            }
+        };
+        let conductor = match &gateway {
+            Some(gw) => conductor::Conductor::with_link(store.clone(), Arc::new(gw.clone())),
+            None => conductor::Conductor::new(store.clone()),
+        };
+        let board_url = config.board_url();
+        let state = api::AppState::with_conductor(store.clone(), Arc::new(config), conductor);
         let app = api::service(state);
         let (shutdown, mut rx) = watch::channel(false);
         let server = tokio::spawn(async move {
@@ -103,6 +162,9 @@ impl RunningCloud {
         tracing::info!(%api_addr, "REST API v1 listening");
         Ok(RunningCloud {
             api_addr,
+            wamp_addr,
+            board_url,
+            gateway,
             store,
             new_admin_token,
             shutdown,
@@ -112,6 +174,9 @@ impl RunningCloud {
 
     /// Stops accepting requests, lets in-flight ones finish, closes the store.
     pub async fn shutdown(self) {
+        if let Some(gw) = &self.gateway {
+            gw.close();
+        }
         let _ = self.shutdown.send(true);
         let _ = self.server.await;
         self.store.close().await;

@@ -10,6 +10,7 @@
 #![forbid(unsafe_code)]
 #![deny(rust_2018_idioms)]
 
+pub mod board_link;
 pub mod ident;
 pub mod input;
 pub mod lifecycle;

@@ -469,7 +469,7 @@ pub async fn run(url: &str, token: Option<String>, fmt: Format, cmd: Command) ->
         Command::Port(p) => port(&c, fmt, p).await,
         Command::Request(r) => request(&c, fmt, r).await,
         Command::Token(t) => tokens(&c, fmt, t).await,
-        Command::Cloud(_) | Command::Dev(_) => {
+        Command::Cloud(_) | Command::Dev(_) | Command::Agent(_) | Command::Swarm(_) => {
             unreachable!("server commands are dispatched in main")
         }
     }

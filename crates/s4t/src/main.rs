@@ -1,6 +1,7 @@
 //! `s4t`: Stack4Things in Rust. One binary: the cloud, the zero-setup dev cloud and the CLI client.
 #![forbid(unsafe_code)]
 
+mod boards;
 mod cli;
 mod output;
 mod serve;
@@ -43,8 +44,13 @@ pub struct Cli {
 enum Command {
     /// Run the cloud: the IoTronic v1 REST API on SQLite or PostgreSQL.
     Cloud(serve::CloudArgs),
-    /// Run a cloud with zero setup: embedded SQLite in a local data dir, and print how to use it.
+    /// Run a cloud with zero setup: embedded SQLite in a local data dir, virtual boards, and
+    /// print how to use it.
     Dev(serve::DevArgs),
+    /// Run the board agent (replaces a Lightning-rod; works with s4t and stock clouds).
+    Agent(boards::AgentArgs),
+    /// Run many simulated boards in one process (scale tests and benchmarks).
+    Swarm(boards::SwarmArgs),
     /// Boards: list, show, create, update, delete, actions, and what runs on them.
     #[command(subcommand)]
     Board(cli::BoardCmd),
@@ -87,6 +93,8 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Cloud(args) => serve::cloud(args).await.map_err(cli::Failure::from),
             Command::Dev(args) => serve::dev(args).await.map_err(cli::Failure::from),
+            Command::Agent(args) => boards::agent(args).await.map_err(cli::Failure::from),
+            Command::Swarm(args) => boards::swarm(args).await.map_err(cli::Failure::from),
             other => cli::run(&cli.url, cli.token, cli.output, other).await,
         }
     });

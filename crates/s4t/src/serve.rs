@@ -25,9 +25,29 @@ pub struct CloudArgs {
     /// Base URL written into links (default: from the request's Host header).
     #[arg(long)]
     public_url: Option<String>,
-    /// The WAMP URL boards register at (written into board configs).
-    #[arg(long, default_value = "ws://127.0.0.1:8181/")]
-    wamp_public_url: String,
+    /// Where the board WAMP router listens (port 0: any free port).
+    #[arg(long, default_value = "127.0.0.1:8181")]
+    wamp_addr: String,
+    /// The WAMP URL written into board configs (default: ws[s]://WAMP_ADDR/). Set it when boards
+    /// reach the cloud through another name or a proxy.
+    #[arg(long)]
+    wamp_public_url: Option<String>,
+    /// PEM certificate chain for the WAMP router; with --wamp-tls-key it speaks wss:// only.
+    #[arg(long, requires = "wamp_tls_key")]
+    wamp_tls_cert: Option<PathBuf>,
+    /// PEM private key for --wamp-tls-cert.
+    #[arg(long, requires = "wamp_tls_cert")]
+    wamp_tls_key: Option<PathBuf>,
+    /// Accept boards that do not authenticate: stock Lightning-rods cannot. Compatibility mode;
+    /// any client that knows a board's uuid can then act as that board.
+    #[arg(long)]
+    allow_anonymous_boards: bool,
+    /// Seconds between WebSocket pings to boards; a board silent for twice as long is offline.
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    wamp_ping_interval: u64,
+    /// Seconds a board call may take before the API answers with an error.
+    #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    board_call_timeout: u64,
     /// The stable agent name boards are provisioned with: their RPC prefix. Never a host name.
     #[arg(long, default_value = "s4t")]
     agent_name: String,
@@ -41,8 +61,13 @@ impl CloudArgs {
             api_addr: self.api_addr,
             noauth: self.noauth,
             public_url: self.public_url,
-            wamp_public_url: self.wamp_public_url,
+            wamp_public_url: self.wamp_public_url.unwrap_or_default(),
             agent_name: self.agent_name,
+            wamp_addr: Some(self.wamp_addr),
+            wamp_tls: self.wamp_tls_cert.zip(self.wamp_tls_key),
+            allow_anonymous_boards: self.allow_anonymous_boards,
+            wamp_ping_interval: std::time::Duration::from_secs(self.wamp_ping_interval),
+            board_call_timeout: std::time::Duration::from_secs(self.board_call_timeout),
         }
     }
 }
@@ -55,18 +80,25 @@ pub struct DevArgs {
     /// Where the REST API listens.
     #[arg(long, default_value = "127.0.0.1:8812")]
     api_addr: String,
+    /// Where the board WAMP router listens.
+    #[arg(long, default_value = "127.0.0.1:8181")]
+    wamp_addr: String,
+    /// Virtual boards to run: real agents in this process, each with its own data dir, which
+    /// register and come online.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(0..=1000))]
+    boards: u32,
 }
 
 /// Prints a line for the operator. A closed stdout (a supervisor that stopped reading) must not
 /// take the cloud down, so write errors are ignored.
-fn say(text: &str) {
+pub(crate) fn say(text: &str) {
     use std::io::Write;
     let mut out = std::io::stdout().lock();
     let _ = writeln!(out, "{text}");
     let _ = out.flush();
 }
 
-fn init_logging() {
+pub(crate) fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("S4T_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
     let _ = tracing_subscriber::fmt()
@@ -78,8 +110,15 @@ fn init_logging() {
 async fn wait_for_stop(cloud: &mut RunningCloud) -> anyhow::Result<()> {
     tokio::select! {
         r = cloud.wait() => r.context("the API server stopped"),
-        _ = tokio::signal::ctrl_c() => Ok(()),
-        _ = terminate() => Ok(()),
+        _ = stop_signal() => Ok(()),
+    }
+}
+
+/// Ctrl-C or SIGTERM.
+pub(crate) async fn stop_signal() {
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = terminate() => {}
     }
 }
 
@@ -109,6 +148,12 @@ pub async fn cloud(args: CloudArgs) -> anyhow::Result<()> {
         "s4t cloud: REST API on http://{}",
         running.api_addr
     ));
+    if let Some(addr) = running.wamp_addr {
+        say(&format!(
+            "s4t cloud: board WAMP router on {addr}, boards are given {}",
+            running.board_url
+        ));
+    }
     if running.new_admin_token.is_some() {
         say(&format!(
             "s4t cloud: admin token written to {}",
@@ -125,6 +170,7 @@ pub async fn dev(args: DevArgs) -> anyhow::Result<()> {
     init_logging();
     let mut config = CloudConfig::for_dir(&args.data_dir);
     config.api_addr = args.api_addr;
+    config.wamp_addr = Some(args.wamp_addr);
     let token_file = config.data_dir.join(s4t_cloud::auth::ADMIN_TOKEN_FILE);
     let mut running = RunningCloud::start(config)
         .await
@@ -132,21 +178,87 @@ pub async fn dev(args: DevArgs) -> anyhow::Result<()> {
     let token = std::fs::read_to_string(&token_file)
         .with_context(|| format!("cannot read the admin token from {}", token_file.display()))?;
     let url = format!("http://{}", running.api_addr);
+    let agents = start_dev_boards(&running, &args.data_dir, args.boards).await?;
+    let boards_line = if agents.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "{} virtual boards (dev-board-1..{}) run in this process and come online; their \
+             state is in {}.\n\n",
+            agents.len(),
+            agents.len(),
+            args.data_dir.join("boards").display()
+        )
+    };
     say(&format!(
-        "s4t dev: a cloud on embedded SQLite ({db}), REST API v1 on {url}\n\n\
+        "s4t dev: a cloud on embedded SQLite ({db}), REST API v1 on {url}, boards connect to {wamp}\n\n\
+         {boards_line}\
          Try it, in another terminal:\n  \
            export S4T_URL={url} S4T_TOKEN={token}\n  \
-           s4t board create --name board-1 --code CODE-1 --lat 38.19 --lon 15.55 --alt 10\n  \
            s4t board list\n  \
+           s4t board action dev-board-1 DevicePing\n  \
+           s4t board create --name board-x --code CODE-X --lat 38.19 --lon 15.55 --alt 10\n  \
+           s4t agent --data-dir /tmp/board-x --code CODE-X --cloud {wamp}\n  \
            curl -H \"X-Auth-Token: $S4T_TOKEN\" {url}/v1/boards\n\n\
          The stock client works too:\n  \
            iotronic --os-auth-token $S4T_TOKEN --iotronic-url {url} board-list\n\n\
          Stop with Ctrl-C; the data stays in {dir}.",
         db = args.data_dir.join("s4t.db").display(),
+        wamp = running.board_url,
         token = token.trim(),
         dir = args.data_dir.display(),
     ));
     wait_for_stop(&mut running).await?;
+    for a in agents {
+        a.stop().await;
+    }
     running.shutdown().await;
     Ok(())
+}
+
+/// Creates dev-board-1..N (if missing) and starts an agent for each, in this process.
+async fn start_dev_boards(
+    running: &RunningCloud,
+    data_dir: &std::path::Path,
+    n: u32,
+) -> anyhow::Result<Vec<s4t_agent::AgentHandle>> {
+    use s4t_model::resources::NewBoard;
+    use s4t_store::boards::BoardOwnership;
+    let mut agents = Vec::new();
+    for i in 1..=n {
+        let (name, code) = (format!("dev-board-{i}"), format!("DEV-BOARD-{i}"));
+        if running.store.board_by_code(&code).await.is_err() {
+            let new = NewBoard::from_body(serde_json::json!({
+                "name": name, "code": code, "type": "virtual",
+                "location": [{"latitude": "38.19", "longitude": "15.55", "altitude": "10"}],
+            }))
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+            running
+                .store
+                .create_board(
+                    &new,
+                    // The admin token's project, so `s4t board list` shows them.
+                    &BoardOwnership {
+                        owner: Some("admin".into()),
+                        project: Some("admin".into()),
+                        fleet: None,
+                    },
+                )
+                .await
+                .with_context(|| format!("cannot create {name}"))?;
+        }
+        let settings = std::sync::Arc::new(s4t_agent::FileSettings::new(
+            data_dir.join("boards").join(&name).join("settings.json"),
+        ));
+        crate::boards::prepare_first_boot(settings.as_ref(), &code, &running.board_url)?;
+        let config = s4t_agent::AgentConfig::new(
+            settings,
+            s4t_agent::Device {
+                hostname: name.clone(),
+                policy: s4t_agent::DevicePolicy::default(),
+            },
+        );
+        agents.push(s4t_agent::spawn(config));
+    }
+    Ok(agents)
 }

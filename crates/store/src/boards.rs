@@ -6,8 +6,10 @@ use sqlx::Row;
 use s4t_model::resources::{Board, JsonObject, Location, NewBoard};
 use s4t_model::{BoardStatus, Ident};
 
+use crate::json_sql::JsonSql;
 use crate::sql::{
-    bind_all, boolean, fetch_page, json_obj, to_json_text, Collection, Kind, SortColumn, Val, Where,
+    bind_all, boolean, fetch_page, fetch_page_json, json_obj, to_json_text, Collection, JsonPage,
+    Kind, SortColumn, Val, Where,
 };
 use crate::{Page, Result, Scope, Store, StoreError};
 
@@ -17,6 +19,48 @@ const SELECT: &str = "SELECT b.id, b.uuid, b.code, b.status, b.name, b.type, b.a
     FROM boards b \
     LEFT JOIN sessions s ON s.board_uuid = b.uuid AND s.valid = TRUE \
     LEFT JOIN locations l ON l.board_id = b.id";
+
+/// `SELECT` without its column list, for statements that render JSON themselves.
+const FROM: &str = "FROM boards b \
+    LEFT JOIN sessions s ON s.board_uuid = b.uuid AND s.valid = TRUE \
+    LEFT JOIN locations l ON l.board_id = b.id";
+
+/// The board fields in the order the API writes them.
+pub const BOARD_FIELD_ORDER: &[&str] = &[
+    "uuid",
+    "code",
+    "status",
+    "name",
+    "type",
+    "agent",
+    "wstun_ip",
+    "owner",
+    "session",
+    "project",
+    "fleet",
+    "mobile",
+    "lr_version",
+    "connectivity",
+    "links",
+    "location",
+    "extra",
+    "config",
+    "created_at",
+    "updated_at",
+];
+
+/// What a board's representation needs besides its row.
+#[derive(Debug, Clone)]
+pub struct BoardRendering<'a> {
+    /// The fields to write (unknown names are ignored); written in [`BOARD_FIELD_ORDER`].
+    pub fields: &'a [&'a str],
+    /// The API's base URL, for `links`.
+    pub base_url: &'a str,
+    /// Where unregistered boards are told to register (the synthetic `config`).
+    pub registration_url: &'a str,
+    /// `wstun_ip`, written only for boards that have an agent.
+    pub wstun_host: Option<&'a str>,
+}
 
 const SORT: &[SortColumn] = &[
     SortColumn {
@@ -90,6 +134,15 @@ const SORT: &[SortColumn] = &[
         kind: Kind::Text,
     },
 ];
+
+const BOARDS: Collection = Collection {
+    select: SELECT,
+    table: "boards",
+    alias: "b",
+    kind: "Board",
+    sort: SORT,
+    marker_by_id: false,
+};
 
 /// Which boards a list returns.
 #[derive(Debug, Clone)]
@@ -169,7 +222,7 @@ impl Store {
     pub async fn create_board(&self, new: &NewBoard, own: &BoardOwnership) -> Result<Board> {
         let uuid = new.uuid.clone().unwrap_or_else(s4t_model::ident::new_uuid);
         let now = s4t_model::time::now();
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         let taken = sqlx::query(
             "SELECT name, code, uuid FROM boards WHERE name = $1 OR code = $2 OR uuid = $3",
         )
@@ -250,21 +303,96 @@ impl Store {
         if let Some(f) = &filter.fleet {
             w.eq("b.fleet", f.as_str());
         }
-        let rows = fetch_page(
-            self.pool(),
-            &Collection {
-                select: SELECT,
-                table: "boards",
-                alias: "b",
-                kind: "Board",
-                sort: SORT,
-                marker_by_id: false,
-            },
-            w,
-            page,
-        )
-        .await?;
+        let rows = fetch_page(self.pool(), &BOARDS, w, page).await?;
         rows.iter().map(decode).collect()
+    }
+
+    /// One page of boards rendered as JSON by the database, in a single statement (plus one for
+    /// a marker). Matches what the API renders for one board, field for field.
+    pub async fn list_boards_json(
+        &self,
+        filter: &BoardFilter,
+        page: &Page,
+        r: &BoardRendering<'_>,
+    ) -> Result<JsonPage> {
+        let mut w = Where::new();
+        let j = JsonSql(self.dialect());
+        let base = j.text_param(&w.arg(r.base_url));
+        let reg_url = j.text_param(&w.arg(r.registration_url));
+        let wstun = j.text_param(&w.arg(r.wstun_host.map(str::to_string)));
+        let expr = |field: &str| -> Option<String> {
+            Some(match field {
+                "uuid" | "code" | "status" | "name" | "type" | "agent" | "owner" | "project"
+                | "fleet" | "lr_version" | "created_at" | "updated_at" => format!("b.{field}"),
+                "wstun_ip" => wstun.clone(),
+                "session" => "s.session_id".into(),
+                "mobile" => j.boolean("b.mobile"),
+                "connectivity" | "extra" => j.stored(&format!("b.{field}")),
+                "links" => j.array(&[
+                    j.object(&[
+                        ("href", format!("{base} || '/v1/boards/' || b.uuid")),
+                        ("rel", "'self'".into()),
+                    ]),
+                    j.object(&[
+                        ("href", format!("{base} || '/boards/' || b.uuid")),
+                        ("rel", "'bookmark'".into()),
+                    ]),
+                ]),
+                "location" => j.choose(
+                    "l.id IS NULL",
+                    &j.empty_array(),
+                    &j.array(&[j.object(&[
+                        ("longitude", "l.longitude".into()),
+                        ("latitude", "l.latitude".into()),
+                        ("altitude", "l.altitude".into()),
+                        ("updated_at", "l.updated_at".into()),
+                    ])]),
+                ),
+                "config" => j.choose(
+                    "b.config = '{}'",
+                    &j.object(&[(
+                        "iotronic",
+                        j.object(&[
+                            ("board", j.object(&[("code", "b.code".into())])),
+                            (
+                                "wamp",
+                                j.object(&[(
+                                    "registration-agent",
+                                    j.object(&[
+                                        ("url", reg_url.clone()),
+                                        ("realm", "'s4t'".into()),
+                                    ]),
+                                )]),
+                            ),
+                        ]),
+                    )]),
+                    &j.stored("b.config"),
+                ),
+                _ => return None,
+            })
+        };
+        let object = |with_wstun: bool| {
+            let pairs: Vec<(&str, String)> = BOARD_FIELD_ORDER
+                .iter()
+                .filter(|f| r.fields.contains(f) && (with_wstun || **f != "wstun_ip"))
+                .filter_map(|f| expr(f).map(|e| (*f, e)))
+                .collect();
+            j.object(&pairs)
+        };
+        // `wstun_ip` exists only for boards with an agent: two shapes, picked per row.
+        let item = if r.fields.contains(&"wstun_ip") {
+            j.as_text(&j.choose("b.agent IS NULL", &object(false), &object(true)))
+        } else {
+            j.as_text(&object(false))
+        };
+        w.scope("b.project", &filter.scope);
+        if let Some(s) = filter.status {
+            w.eq("b.status", s.as_str());
+        }
+        if let Some(f) = &filter.fleet {
+            w.eq("b.fleet", f.as_str());
+        }
+        fetch_page_json(self.pool(), self.dialect(), &BOARDS, FROM, &item, w, page).await
     }
 
     /// Applies `update` to the board and returns it as stored.
@@ -300,7 +428,7 @@ impl Store {
         set(&mut w, "updated_at", now.clone().into());
         let p = w.arg(uuid);
         let sql = format!("UPDATE boards SET {} WHERE uuid = {p}", sets.join(", "));
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         let done = bind_all(sqlx::query(&sql), &w.vals)
             .execute(&mut *tx)
             .await
@@ -336,7 +464,7 @@ impl Store {
     pub async fn delete_board(&self, uuid: &str) -> Result<()> {
         let done = sqlx::query("DELETE FROM boards WHERE uuid = $1")
             .bind(uuid)
-            .execute(self.pool())
+            .execute(self.writer())
             .await?;
         if done.rows_affected() == 0 {
             return Err(StoreError::not_found("Board", uuid));

@@ -13,6 +13,8 @@
 
 pub mod boards;
 pub mod fleets;
+pub mod json_sql;
+pub mod links;
 pub mod migrate;
 pub mod plugins;
 pub mod ports;
@@ -83,6 +85,8 @@ pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 #[derive(Clone, Debug)]
 pub struct Store {
     pool: AnyPool,
+    /// Where writes go: on SQLite a single connection, on PostgreSQL the same pool.
+    writer: AnyPool,
     dialect: Dialect,
 }
 
@@ -103,24 +107,44 @@ impl Store {
         let mut options =
             AnyConnectOptions::from_str(url).map_err(|e| StoreError::BadUrl(e.to_string()))?;
         options = sqlx::ConnectOptions::log_statements(options, tracing::log::LevelFilter::Trace);
-        let pool_options = match dialect {
-            // One writer at a time is what SQLite allows; readers share WAL snapshots.
-            Dialect::Sqlite => AnyPoolOptions::new()
-                .max_connections(8)
-                .after_connect(|conn, _| {
-                    Box::pin(async move {
-                        conn.execute(
-                            "PRAGMA foreign_keys = ON; PRAGMA journal_mode = WAL; \
-                         PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 10000;",
-                        )
-                        .await?;
-                        Ok(())
+        let (pool, writer) = match dialect {
+            Dialect::Sqlite => {
+                let pragmas = |opts: AnyPoolOptions| {
+                    opts.after_connect(|conn, _| {
+                        Box::pin(async move {
+                            conn.execute(
+                                "PRAGMA foreign_keys = ON; PRAGMA journal_mode = WAL; \
+                                 PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 10000;",
+                            )
+                            .await?;
+                            Ok(())
+                        })
                     })
-                }),
-            Dialect::Postgres => AnyPoolOptions::new().max_connections(16),
+                };
+                // SQLite has one writer at a time. Writers share one connection, queued fairly
+                // by the pool, instead of fighting for the lock through the busy handler's
+                // sleeps; readers use WAL snapshots on their own connections.
+                let writer = pragmas(AnyPoolOptions::new().max_connections(1))
+                    .connect_with(options.clone())
+                    .await?;
+                let pool = pragmas(AnyPoolOptions::new().max_connections(8))
+                    .connect_with(options)
+                    .await?;
+                (pool, writer)
+            }
+            Dialect::Postgres => {
+                let pool = AnyPoolOptions::new()
+                    .max_connections(16)
+                    .connect_with(options)
+                    .await?;
+                (pool.clone(), pool)
+            }
         };
-        let pool = pool_options.connect_with(options).await?;
-        let store = Store { pool, dialect };
+        let store = Store {
+            pool,
+            writer,
+            dialect,
+        };
         migrate::run(&store).await?;
         Ok(store)
     }
@@ -134,12 +158,29 @@ impl Store {
         self.dialect
     }
 
+    /// A transaction that writes. On SQLite it takes the write lock at `BEGIN` (IMMEDIATE), so
+    /// a transaction that reads before it writes cannot fail when another write commits in
+    /// between.
+    pub async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>> {
+        Ok(match self.dialect {
+            Dialect::Sqlite => self.writer.begin_with("BEGIN IMMEDIATE").await?,
+            Dialect::Postgres => self.writer.begin().await?,
+        })
+    }
+
+    /// The pool for statements that write outside a transaction.
+    pub fn writer(&self) -> &AnyPool {
+        &self.writer
+    }
+
+    /// The pool for reads.
     pub fn pool(&self) -> &AnyPool {
         &self.pool
     }
 
     pub async fn close(&self) {
         self.pool.close().await;
+        self.writer.close().await;
     }
 }
 

@@ -14,11 +14,18 @@ pub struct Migration {
     pub sql: &'static str,
 }
 
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "iotronic resources",
-    sql: include_str!("../migrations/0001_iotronic.sql"),
-}];
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "iotronic resources",
+        sql: include_str!("../migrations/0001_iotronic.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "board secrets",
+        sql: include_str!("../migrations/0002_board_secrets.sql"),
+    },
+];
 
 fn render(sql: &str, dialect: Dialect) -> String {
     let id = match dialect {
@@ -47,7 +54,7 @@ fn statements(sql: &str) -> Vec<String> {
 }
 
 pub async fn run(store: &Store) -> Result<()> {
-    let pool = store.pool();
+    let pool = store.writer();
     sqlx::query(
         "CREATE TABLE IF NOT EXISTS s4t_migrations (version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)",
     )

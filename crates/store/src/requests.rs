@@ -117,7 +117,7 @@ impl Store {
     pub async fn open_request(&self, new: &NewRequest, board_uuid: &str) -> Result<Request> {
         let uuid = s4t_model::ident::new_uuid();
         let now = s4t_model::time::now();
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         sqlx::query(
             "INSERT INTO requests (uuid, destination_uuid, main_request_uuid, pending_requests, project, status, type, action, created_at) \
              VALUES ($1, $2, $3, $4, $5, 'PENDING', $6, $7, $8)",
@@ -153,7 +153,7 @@ impl Store {
         message: &str,
     ) -> Result<()> {
         let now = s4t_model::time::now();
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         sqlx::query("UPDATE results SET result = $1, message = $2, updated_at = $3 WHERE request_uuid = $4 AND board_uuid = $5")
             .bind(outcome.as_str())
             .bind(message)
@@ -163,13 +163,7 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         if outcome != Outcome::Running {
-            sqlx::query(
-                "UPDATE requests SET status = 'COMPLETED', updated_at = $1 WHERE uuid = $2",
-            )
-            .bind(now.as_str())
-            .bind(request_uuid)
-            .execute(&mut *tx)
-            .await?;
+            crate::links::complete_if_settled(&mut tx, request_uuid, &now).await?;
         }
         tx.commit().await?;
         Ok(())
@@ -178,7 +172,7 @@ impl Store {
     /// Ends every request still PENDING (after a restart) with an ERROR result saying so.
     pub async fn interrupt_pending_requests(&self, reason: &str) -> Result<u64> {
         let now = s4t_model::time::now();
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         sqlx::query(
             "UPDATE results SET result = 'ERROR', message = $1, updated_at = $2 WHERE result = 'RUNNING' \
              AND request_uuid IN (SELECT uuid FROM requests WHERE status = 'PENDING')",

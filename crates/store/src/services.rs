@@ -89,7 +89,7 @@ impl Store {
         .bind(f.protocol.as_deref().unwrap_or("TCP"))
         .bind(to_json_text(&f.extra.clone().unwrap_or_default()))
         .bind(s4t_model::time::now())
-        .execute(self.pool())
+        .execute(self.writer())
         .await
         .map_err(|e| StoreError::conflict_or(e, || format!("A service with uuid {uuid} already exists.")))?;
         self.service(&Ident::Uuid(uuid), &Scope::All).await
@@ -135,7 +135,7 @@ impl Store {
         if let Some(e) = &f.extra {
             sets.push(("extra", to_json_text(e).into()));
         }
-        update_by_uuid(self.pool(), "services", "Service", uuid, sets, || {
+        update_by_uuid(self.writer(), "services", "Service", uuid, sets, || {
             "service update conflicts".into()
         })
         .await?;
@@ -163,7 +163,7 @@ impl Store {
                 boards.join(", ")
             )));
         }
-        delete_by_uuid(self.pool(), "services", "Service", uuid)
+        delete_by_uuid(self.writer(), "services", "Service", uuid)
             .await
             .map_err(|e| match e {
                 StoreError::Database(db) => StoreError::conflict_or(db, || {

@@ -192,15 +192,27 @@ pub struct Collection {
     pub marker_by_id: bool,
 }
 
-/// Runs one page of `c` with `filter`.
-pub async fn fetch_page(
+/// How one page is cut: the sort expression and direction. Resolving the marker adds its
+/// condition to `filter` (an unknown marker is a 404).
+struct PagePlan {
+    sort_expr: String,
+    dir: &'static str,
+}
+
+impl PagePlan {
+    fn order(&self, alias: &str) -> String {
+        format!("{} {d}, {alias}.id {d}", self.sort_expr, d = self.dir)
+    }
+}
+
+async fn plan_page(
     pool: &sqlx::AnyPool,
     c: &Collection,
-    mut filter: Where,
+    filter: &mut Where,
     page: &Page,
-) -> Result<Vec<AnyRow>> {
-    let (select, table, alias, kind_name, columns, marker_by_id) =
-        (c.select, c.table, c.alias, c.kind, c.sort, c.marker_by_id);
+) -> Result<PagePlan> {
+    let (table, alias, kind_name, columns, marker_by_id) =
+        (c.table, c.alias, c.kind, c.sort, c.marker_by_id);
     let col = columns
         .iter()
         .find(|c| c.key == page.sort_key)
@@ -209,7 +221,12 @@ pub async fn fetch_page(
             what: "sort columns",
             detail: format!("no id column for {table}"),
         })?;
-    let sort_expr = format!("COALESCE({}, {})", col.expr, neutral(col.kind));
+    // The row id is never NULL: sorting on it bare lets the engine walk the primary key.
+    let sort_expr = if col.key == "id" {
+        col.expr.to_string()
+    } else {
+        format!("COALESCE({}, {})", col.expr, neutral(col.kind))
+    };
     let dir = match page.sort_dir {
         SortDir::Asc => ("ASC", ">"),
         SortDir::Desc => ("DESC", "<"),
@@ -244,15 +261,101 @@ pub async fn fetch_page(
             op = dir.1
         ));
     }
+    Ok(PagePlan {
+        sort_expr,
+        dir: dir.0,
+    })
+}
+
+/// Runs one page of `c` with `filter`.
+pub async fn fetch_page(
+    pool: &sqlx::AnyPool,
+    c: &Collection,
+    mut filter: Where,
+    page: &Page,
+) -> Result<Vec<AnyRow>> {
+    let plan = plan_page(pool, c, &mut filter, page).await?;
     let sql = format!(
-        "{select}{} ORDER BY {sort_expr} {d}, {alias}.id {d} LIMIT {}",
+        "{}{} ORDER BY {} LIMIT {}",
+        c.select,
         filter.sql(),
-        page.limit,
-        d = dir.0
+        plan.order(c.alias),
+        page.limit
     );
     Ok(bind_all(sqlx::query(&sql), &filter.vals)
         .fetch_all(pool)
         .await?)
+}
+
+/// One page rendered by the database itself: the items as JSON texts joined by commas (an
+/// array without its brackets), how many there are, and the marker of the last one when the page
+/// is full.
+#[derive(Debug, Clone)]
+pub struct JsonPage {
+    pub items: String,
+    pub count: u32,
+    pub last_marker: Option<String>,
+}
+
+/// Runs one page of `c` in a single statement whose result is the page already rendered as
+/// JSON, built from `item_expr` (a text-valued JSON expression over the collection's aliases).
+/// `from` replaces the collection's `SELECT` list: it starts at `FROM`. A full page costs one
+/// more, small statement for its last marker. Nothing is decoded row by row, and the subquery
+/// streams into the aggregate without a temporary table.
+pub async fn fetch_page_json(
+    pool: &sqlx::AnyPool,
+    dialect: crate::Dialect,
+    c: &Collection,
+    from: &str,
+    item_expr: &str,
+    mut filter: Where,
+    page: &Page,
+) -> Result<JsonPage> {
+    let plan = plan_page(pool, c, &mut filter, page).await?;
+    let (a, d) = (c.alias, plan.dir);
+    // SQLite runs the ordered subquery as a co-routine that feeds the aggregate in order; an
+    // ORDER BY inside the aggregate would only add a temporary B-tree. PostgreSQL is told.
+    let agg_order = match dialect {
+        crate::Dialect::Sqlite => String::new(),
+        crate::Dialect::Postgres => format!(" ORDER BY sk {d}, rid {d}"),
+    };
+    let sql = format!(
+        "SELECT string_agg(item, ','{agg_order}), count(*) FROM \
+         (SELECT {item_expr} AS item, {sk} AS sk, {a}.id AS rid {from}{w} ORDER BY {o} LIMIT {n}) page",
+        sk = plan.sort_expr,
+        w = filter.sql(),
+        o = plan.order(a),
+        n = page.limit,
+    );
+    let row = bind_all(sqlx::query(&sql), &filter.vals)
+        .fetch_one(pool)
+        .await?;
+    let items: Option<String> = row.try_get(0)?;
+    let count = row.try_get::<i64, _>(1)? as u32;
+    let last_marker = if count == page.limit && count > 0 {
+        let marker = if c.marker_by_id {
+            format!("CAST({a}.id AS TEXT)")
+        } else {
+            format!("{a}.uuid")
+        };
+        let sql = format!(
+            "SELECT {marker} {from}{w} ORDER BY {o} LIMIT 1 OFFSET {skip}",
+            w = filter.sql(),
+            o = plan.order(a),
+            skip = count - 1,
+        );
+        let row = bind_all(sqlx::query(&sql), &filter.vals)
+            .fetch_optional(pool)
+            .await?;
+        row.map(|r| r.try_get::<String, _>(0)).transpose()?
+    } else {
+        None
+    };
+    Ok(JsonPage {
+        items: items.unwrap_or_default(),
+        count,
+        last_marker,
+    })
 }
 
 /// Reads a JSON object stored as text; `NULL` and empty read as `{}`.

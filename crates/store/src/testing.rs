@@ -4,6 +4,11 @@ use crate::{Result, Store, StoreError};
 
 /// Creates a new empty database on the server at `admin_url` and opens a store on it.
 pub async fn fresh_postgres(admin_url: &str) -> Result<Store> {
+    Store::open(&fresh_postgres_url(admin_url).await?).await
+}
+
+/// Creates a new empty database on the server at `admin_url` and returns its URL.
+pub async fn fresh_postgres_url(admin_url: &str) -> Result<String> {
     sqlx::any::install_default_drivers();
     let name = format!("s4t_test_{}", uuid::Uuid::new_v4().simple());
     let admin = sqlx::AnyPool::connect(admin_url).await?;
@@ -13,5 +18,5 @@ pub async fn fresh_postgres(admin_url: &str) -> Result<Store> {
     admin.close().await;
     let mut url = url::Url::parse(admin_url).map_err(|e| StoreError::BadUrl(e.to_string()))?;
     url.set_path(&name);
-    Store::open(url.as_str()).await
+    Ok(url.to_string())
 }

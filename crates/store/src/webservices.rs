@@ -177,7 +177,7 @@ impl Store {
     }
 
     pub async fn delete_webservice(&self, uuid: &str) -> Result<()> {
-        delete_by_uuid(self.pool(), "webservices", "Webservice", uuid).await
+        delete_by_uuid(self.writer(), "webservices", "Webservice", uuid).await
     }
 
     pub async fn list_enabled_webservices(

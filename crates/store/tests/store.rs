@@ -384,6 +384,144 @@ async fn unicode_survives(s: Store) {
     assert_eq!(p.name, "üñí");
 }
 
+async fn board_link_lifecycle(s: Store) {
+    use s4t_model::board_link::ConnectionInfo;
+    let b = s
+        .create_board(&board("b1", "C1"), &own(None))
+        .await
+        .unwrap();
+    // A board that never registered cannot connect.
+    assert!(matches!(
+        s.connect_board(&b, "100", &ConnectionInfo::default()).await,
+        Err(StoreError::Conflict(_))
+    ));
+    let found = s.board_by_code("C1").await.unwrap();
+    assert_eq!(found.uuid, b.uuid);
+    assert!(matches!(
+        s.board_by_code("nope").await,
+        Err(StoreError::NotFound { .. })
+    ));
+    let doc = json!({"iotronic": {"board": {"uuid": b.uuid}}});
+    s.register_board(&found, "100", Some(("s4t", &doc)))
+        .await
+        .unwrap();
+    let b = s.board_by_code("C1").await.unwrap();
+    assert_eq!(b.status, BoardStatus::Offline);
+    assert_eq!(b.agent.as_deref(), Some("s4t"));
+    assert_eq!(serde_json::Value::Object(b.config.clone()), doc);
+    assert_eq!(b.session.as_deref(), Some("100"));
+
+    let info = ConnectionInfo {
+        lr_version: Some("0.5.0".into()),
+        connectivity: json!({"iface": "lo"}).as_object().cloned(),
+    };
+    s.connect_board(&b, "200", &info).await.unwrap();
+    let b = s.board_by_code("C1").await.unwrap();
+    assert_eq!(b.status, BoardStatus::Online);
+    assert_eq!(b.session.as_deref(), Some("200"));
+    assert_eq!(b.lr_version.as_deref(), Some("0.5.0"));
+    assert_eq!(b.connectivity["iface"], "lo");
+    // The registration session leaving changes nothing: it is no longer the valid one.
+    assert!(s.close_session("100").await.unwrap().is_empty());
+    assert_eq!(
+        s.board_by_code("C1").await.unwrap().status,
+        BoardStatus::Online
+    );
+    assert_eq!(s.close_session("200").await.unwrap(), vec![b.uuid.clone()]);
+    let b = s.board_by_code("C1").await.unwrap();
+    assert_eq!(b.status, BoardStatus::Offline);
+    assert_eq!(b.session, None);
+    // Reconnect in the same session id (row reused), then a router restart: nothing is live.
+    s.connect_board(&b, "200", &ConnectionInfo::default())
+        .await
+        .unwrap();
+    let b = s.board_by_code("C1").await.unwrap();
+    assert_eq!(
+        (b.status, b.lr_version.as_deref()),
+        (BoardStatus::Online, Some("0.5.0"))
+    );
+    assert_eq!(s.reconcile_sessions(&Default::default()).await.unwrap(), 1);
+    assert_eq!(
+        s.board_by_code("C1").await.unwrap().status,
+        BoardStatus::Offline
+    );
+    // Registering again resends: status offline, config kept.
+    s.register_board(&b, "300", None).await.unwrap();
+    let again = s.board_by_code("C1").await.unwrap();
+    assert_eq!(serde_json::Value::Object(again.config), doc);
+}
+
+async fn async_results_complete_requests_and_parents(s: Store) {
+    let b = s
+        .create_board(&board("b1", "C1"), &own(None))
+        .await
+        .unwrap();
+    let parent = s
+        .open_request(
+            &NewRequest {
+                destination_uuid: Some(b.uuid.clone()),
+                main_request_uuid: None,
+                pending_requests: 2,
+                project: None,
+                request_type: 0,
+                action: "enable_webservice".into(),
+            },
+            &b.uuid,
+        )
+        .await
+        .unwrap();
+    s.close_request(&parent.uuid, &b.uuid, Outcome::Success, "main")
+        .await
+        .unwrap();
+    let sub = |action: &str| NewRequest {
+        destination_uuid: Some(b.uuid.clone()),
+        main_request_uuid: Some(parent.uuid.clone()),
+        pending_requests: 0,
+        project: None,
+        request_type: 0,
+        action: action.into(),
+    };
+    let r1 = s.open_request(&sub("A"), &b.uuid).await.unwrap();
+    let r2 = s.open_request(&sub("B"), &b.uuid).await.unwrap();
+    // The parent's own result is done, but its sub-requests still run.
+    assert_eq!(
+        s.request(&parent.uuid, &Scope::All)
+            .await
+            .unwrap()
+            .status
+            .as_str(),
+        "PENDING"
+    );
+    s.close_request(&r1.uuid, &b.uuid, Outcome::Running, "A")
+        .await
+        .unwrap();
+    assert_eq!(
+        s.request(&r1.uuid, &Scope::All)
+            .await
+            .unwrap()
+            .status
+            .as_str(),
+        "PENDING"
+    );
+    assert!(s
+        .notify_result(&b.uuid, &r1.uuid, Outcome::Success, "A done")
+        .await
+        .unwrap());
+    assert!(!s
+        .notify_result(&b.uuid, "no-such-request", Outcome::Success, "x")
+        .await
+        .unwrap());
+    let p = s.request(&parent.uuid, &Scope::All).await.unwrap();
+    assert_eq!((p.status.as_str(), p.pending_requests), ("PENDING", 1));
+    s.close_request(&r2.uuid, &b.uuid, Outcome::Error, "B failed")
+        .await
+        .unwrap();
+    let p = s.request(&parent.uuid, &Scope::All).await.unwrap();
+    assert_eq!((p.status.as_str(), p.pending_requests), ("COMPLETED", 0));
+    let results = s.results(&parent.uuid).await.unwrap();
+    assert_eq!(results.len(), 3);
+}
+
 macro_rules! both_engines {
     ($($name:ident),* $(,)?) => {
         mod sqlite { $( #[tokio::test] async fn $name() { if let Some(s) = super::sqlite().await { super::$name(s).await } } )* }
@@ -403,4 +541,6 @@ both_engines!(
     requests_complete_and_interrupt,
     reopening_keeps_data_and_schema,
     unicode_survives,
+    board_link_lifecycle,
+    async_results_complete_requests_and_parents,
 );

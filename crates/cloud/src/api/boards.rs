@@ -11,11 +11,11 @@ use s4t_model::listing::{parse_fields, specs, ListQuery};
 use s4t_model::policy::Action;
 use s4t_model::resources::{ActionRequest, Board, BoardPatch, NewBoard, BOARD_ACTIONS};
 use s4t_model::{BoardStatus, Ident};
-use s4t_store::boards::{BoardFilter, BoardOwnership, BoardUpdate};
+use s4t_store::boards::{BoardFilter, BoardOwnership, BoardRendering, BoardUpdate};
 use s4t_store::{Page, Scope};
 
 use super::render::{self, select};
-use super::{created, json_body, ApiError, ApiResult, AppState, BaseUrl, Ctx, Query};
+use super::{created, json_body, ApiError, ApiResult, AppState, BaseUrl, Ctx, Query, RawJson};
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -46,35 +46,43 @@ async fn resolve_fleet(
     }
 }
 
+/// A page of boards as a JSON body. The database renders the items (one statement whatever the
+/// page size); only the envelope is written here.
 pub async fn list_boards(
     state: &AppState,
     base: &str,
     spec_query: &ListQuery,
     filter: BoardFilter,
-) -> ApiResult<Value> {
-    let boards = state
-        .store
-        .list_boards(&filter, &Page::from(spec_query))
-        .await?;
-    let fields = spec_query.list_fields(&specs::BOARDS);
-    let last = boards.last().map(|b| b.uuid.clone());
-    let items = boards
+) -> ApiResult<RawJson> {
+    let requested = spec_query.list_fields(&specs::BOARDS);
+    let fields: Vec<&str> = specs::BOARDS
+        .fields
         .iter()
-        .map(|b| {
-            select(
-                render::board(b, base, &state.config),
-                Some(&fields),
-                &specs::BOARDS,
-            )
-        })
+        .copied()
+        .filter(|f| requested.iter().any(|r| r == f) || specs::BOARDS.always.contains(f))
         .collect();
-    Ok(render::collection(
+    let wstun = state.config.wstun_host();
+    let page = state
+        .store
+        .list_boards_json(
+            &filter,
+            &Page::from(spec_query),
+            &BoardRendering {
+                fields: &fields,
+                base_url: base,
+                registration_url: &state.config.board_url(),
+                wstun_host: wstun.as_deref(),
+            },
+        )
+        .await?;
+    Ok(RawJson(render::collection_raw(
         &specs::BOARDS,
         base,
-        items,
+        &page.items,
+        page.count,
         spec_query,
-        last,
-    ))
+        page.last_marker,
+    )))
 }
 
 async fn list_with(
@@ -83,7 +91,7 @@ async fn list_with(
     base: BaseUrl,
     q: Query,
     detail: bool,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<RawJson> {
     ctx.allow(Action::Read, None)?;
     let lq = ListQuery::parse(&specs::BOARDS, &q.0, detail)?;
     let status = match q.get("status") {
@@ -97,7 +105,7 @@ async fn list_with(
         status,
         fleet: None,
     };
-    Ok(Json(list_boards(&state, &base.0, &lq, filter).await?))
+    list_boards(&state, &base.0, &lq, filter).await
 }
 
 async fn list(
@@ -105,7 +113,7 @@ async fn list(
     ctx: Ctx,
     base: BaseUrl,
     q: Query,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<RawJson> {
     list_with(state, ctx, base, q, false).await
 }
 
@@ -114,7 +122,7 @@ async fn list_detail(
     ctx: Ctx,
     base: BaseUrl,
     q: Query,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<RawJson> {
     list_with(state, ctx, base, q, true).await
 }
 
@@ -226,7 +234,7 @@ pub async fn fleet_boards(
     base: &str,
     q: &Query,
     fleet_uuid: String,
-) -> ApiResult<Value> {
+) -> ApiResult<RawJson> {
     let lq = ListQuery::parse(&specs::BOARDS, &q.0, false)?;
     let scope = if ctx.0.is_admin() {
         Scope::All

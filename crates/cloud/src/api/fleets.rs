@@ -160,10 +160,8 @@ async fn boards(
     base: BaseUrl,
     q: Query,
     Path(fleet): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<super::RawJson> {
     ctx.allow(Action::Read, None)?;
     let f = find(&state, &ctx, &fleet).await?;
-    Ok(Json(
-        super::boards::fleet_boards(&state, &ctx, &base.0, &q, f.uuid).await?,
-    ))
+    super::boards::fleet_boards(&state, &ctx, &base.0, &q, f.uuid).await
 }

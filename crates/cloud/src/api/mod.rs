@@ -50,6 +50,14 @@ pub struct AppState {
 impl AppState {
     pub fn new(store: Store, config: Arc<CloudConfig>) -> AppState {
         let conductor = Conductor::new(store.clone());
+        AppState::with_conductor(store, config, conductor)
+    }
+
+    pub fn with_conductor(
+        store: Store,
+        config: Arc<CloudConfig>,
+        conductor: Conductor,
+    ) -> AppState {
         AppState {
             store,
             config,
@@ -255,6 +263,22 @@ pub fn json_body(bytes: &Bytes) -> ApiResult<Value> {
 }
 
 /// A `201 Created` JSON response.
+/// A JSON body already serialized (lists the database rendered).
+pub struct RawJson(pub String);
+
+impl axum::response::IntoResponse for RawJson {
+    fn into_response(self) -> axum::response::Response {
+        (
+            [(
+                axum::http::header::CONTENT_TYPE,
+                axum::http::HeaderValue::from_static("application/json"),
+            )],
+            self.0,
+        )
+            .into_response()
+    }
+}
+
 pub fn created(v: Value) -> (StatusCode, axum::Json<Value>) {
     (StatusCode::CREATED, axum::Json(v))
 }

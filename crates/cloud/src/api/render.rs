@@ -39,18 +39,48 @@ pub fn collection(
     out.insert(spec.envelope.to_string(), Value::Array(items));
     if full {
         if let Some(marker) = last_marker {
-            let next = format!(
-                "{base}/v1/{}?sort_key={}&sort_dir={}&limit={}&marker={}",
-                spec.path,
-                query.sort_key,
-                query.sort_dir.as_str(),
-                query.limit,
-                url::form_urlencoded::byte_serialize(marker.as_bytes()).collect::<String>()
-            );
+            let next = next_link(spec, base, query, &marker);
             out.insert("next".into(), Value::String(next));
         }
     }
     Value::Object(out)
+}
+
+/// The same envelope around items the database already rendered (JSON texts joined by commas).
+pub fn collection_raw(
+    spec: &CollectionSpec,
+    base: &str,
+    items_json: &str,
+    count: u32,
+    query: &ListQuery,
+    last_marker: Option<String>,
+) -> String {
+    let mut out = String::with_capacity(items_json.len() + 256);
+    out.push_str("{\"");
+    out.push_str(spec.envelope);
+    out.push_str("\":[");
+    out.push_str(items_json);
+    out.push(']');
+    if count == query.limit {
+        if let Some(marker) = last_marker {
+            let next = next_link(spec, base, query, &marker);
+            out.push_str(",\"next\":");
+            out.push_str(&Value::String(next).to_string());
+        }
+    }
+    out.push('}');
+    out
+}
+
+fn next_link(spec: &CollectionSpec, base: &str, query: &ListQuery, marker: &str) -> String {
+    format!(
+        "{base}/v1/{}?sort_key={}&sort_dir={}&limit={}&marker={}",
+        spec.path,
+        query.sort_key,
+        query.sort_dir.as_str(),
+        query.limit,
+        url::form_urlencoded::byte_serialize(marker.as_bytes()).collect::<String>()
+    )
 }
 
 pub fn location(l: &Location) -> Value {
@@ -62,7 +92,7 @@ pub fn location(l: &Location) -> Value {
 fn board_config(b: &Board, cfg: &CloudConfig) -> Value {
     if b.config.is_empty() {
         json!({"iotronic": {"board": {"code": b.code},
-               "wamp": {"registration-agent": {"url": cfg.wamp_public_url, "realm": "s4t"}}}})
+               "wamp": {"registration-agent": {"url": cfg.board_url(), "realm": "s4t"}}}})
     } else {
         Value::Object(b.config.clone())
     }

@@ -70,7 +70,13 @@ pub(crate) async fn on_message(
                 check,
             } = *challenged;
             let (ok, method) = match &check {
-                Check::Ticket { secret } => (ticket_matches(secret, &signature), "ticket"),
+                Check::Ticket { secret } => {
+                    let presented = match &router.inner.config.authenticator {
+                        Some(a) => a.ticket_as_stored(&signature),
+                        None => signature.clone(),
+                    };
+                    (ticket_matches(secret, &presented), "ticket")
+                }
                 Check::WampCra { secret, challenge } => {
                     (wampcra_verify(secret, challenge, &signature), "wampcra")
                 }

@@ -99,6 +99,12 @@ pub trait Authenticator: Send + Sync + 'static {
     /// Secret and role for `authid` in `realm`, or `None` if unknown. The secret is the ticket
     /// for `ticket` (compared in constant time) and the key for `wampcra`.
     fn lookup(&self, realm: &str, authid: &str) -> BoxFuture<'static, Option<AuthGrant>>;
+
+    /// The form a presented ticket is compared in: an authenticator that keeps only digests of
+    /// tickets returns the digest here. Default: the ticket itself.
+    fn ticket_as_stored(&self, ticket: &str) -> String {
+        ticket.to_string()
+    }
 }
 
 /// What an [`Authenticator`] knows about a principal.

@@ -1,0 +1,142 @@
+//! Lists are rendered by the database (one statement per page); a single board is rendered in
+//! Rust. Both must agree field for field, on both engines, for boards in every shape.
+
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+use s4t_cloud::{CloudConfig, RunningCloud};
+
+async fn start(database_url: Option<String>) -> (RunningCloud, String, String) {
+    let dir = std::env::temp_dir().join(format!("s4t-list-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut cfg = CloudConfig::for_dir(&dir);
+    cfg.api_addr = "127.0.0.1:0".into();
+    cfg.database_url = database_url;
+    let cloud = RunningCloud::start(cfg).await.unwrap();
+    let token = cloud.new_admin_token.clone().unwrap();
+    let base = format!("http://{}", cloud.api_addr);
+    (cloud, base, token)
+}
+
+async fn get(base: &str, token: &str, path: &str) -> Value {
+    let resp = reqwest::Client::new()
+        .get(format!("{base}{path}"))
+        .header("X-Auth-Token", token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK, "GET {path}");
+    resp.json().await.unwrap()
+}
+
+async fn scenario(database_url: Option<String>) {
+    let (cloud, base, token) = start(database_url).await;
+    let http = reqwest::Client::new();
+    let bodies = [
+        json!({"name": "with-loc", "code": "C1", "type": "server", "mobile": true,
+               "extra": {"k": "v \"quoted\" é"}, "location": [{"latitude": "1", "longitude": "2", "altitude": "3"}]}),
+        json!({"name": "bare", "code": "C2", "location": [{"latitude": "0", "longitude": "0", "altitude": "0"}]}),
+        json!({"name": "provisioned", "code": "C3", "type": "virtual", "location": [{"latitude": "5", "longitude": "6", "altitude": "7"}]}),
+    ];
+    for b in &bodies {
+        let r = http
+            .post(format!("{base}/v1/boards"))
+            .header("X-Auth-Token", &token)
+            .json(b)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::CREATED);
+    }
+    // A board whose location row is gone (older schemas allowed it): `location` is `[]`.
+    sqlx::query(
+        "DELETE FROM locations WHERE board_id = (SELECT id FROM boards WHERE name = 'bare')",
+    )
+    .execute(cloud.store.pool())
+    .await
+    .unwrap();
+    // The third board as registration leaves it: an agent, a stored config and a live session.
+    let pool = cloud.store.pool();
+    sqlx::query(
+        "UPDATE boards SET agent = 's4t', status = 'online', lr_version = '0.5.0', \
+         connectivity = '{\"iface\": \"eth0\"}', config = '{\"iotronic\": {\"extra\": {}}}' \
+         WHERE name = 'provisioned'",
+    )
+    .execute(pool)
+    .await
+    .unwrap();
+    sqlx::query(
+        "INSERT INTO sessions (valid, session_id, board_uuid, created_at) \
+         SELECT TRUE, '12345', uuid, '2026-01-01T00:00:00' FROM boards WHERE name = 'provisioned'",
+    )
+    .execute(pool)
+    .await
+    .unwrap();
+
+    for (path, single_fields) in [
+        ("/v1/boards/detail", None),
+        (
+            "/v1/boards",
+            Some("name,code,status,uuid,session,type,fleet,lr_version,connectivity,agent,wstun_ip"),
+        ),
+        (
+            "/v1/boards?fields=mobile,extra,config",
+            Some("mobile,extra,config"),
+        ),
+    ] {
+        let list = get(&base, &token, path).await;
+        let items = list["boards"].as_array().unwrap();
+        assert_eq!(items.len(), 3, "{path}: {list}");
+        for item in items {
+            let uuid = item["uuid"].as_str().unwrap();
+            let single = match single_fields {
+                None => get(&base, &token, &format!("/v1/boards/{uuid}")).await,
+                Some(f) => get(&base, &token, &format!("/v1/boards/{uuid}?fields={f}")).await,
+            };
+            assert_eq!(item, &single, "{path}: list item and single GET differ");
+        }
+    }
+    // Pagination through the rendered path: `next` appears on full pages and leads on.
+    let page = get(&base, &token, "/v1/boards?limit=2&sort_key=name").await;
+    assert_eq!(page["boards"].as_array().unwrap().len(), 2);
+    let next = page["next"].as_str().unwrap();
+    let rest = get(&base, &token, &next[base.len()..]).await;
+    let names: Vec<&str> = page["boards"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .chain(rest["boards"].as_array().unwrap())
+        .map(|b| b["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["bare", "provisioned", "with-loc"]);
+    assert!(rest.get("next").is_none());
+    let desc = get(&base, &token, "/v1/boards?sort_key=name&sort_dir=desc").await;
+    let names: Vec<&str> = desc["boards"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["with-loc", "provisioned", "bare"]);
+    cloud.shutdown().await;
+}
+
+#[tokio::test]
+async fn sqlite_list_items_match_single_gets() {
+    scenario(None).await;
+}
+
+#[tokio::test]
+async fn postgres_list_items_match_single_gets() {
+    let Ok(admin) = std::env::var("S4T_TEST_POSTGRES_URL") else {
+        if std::env::var("S4T_REQUIRE_POSTGRES").as_deref() == Ok("1") {
+            panic!("S4T_REQUIRE_POSTGRES=1 but S4T_TEST_POSTGRES_URL is not set");
+        }
+        eprintln!("skipped: S4T_TEST_POSTGRES_URL is not set");
+        return;
+    };
+    let url = s4t_store::testing::fresh_postgres_url(&admin)
+        .await
+        .unwrap();
+    scenario(Some(url)).await;
+}
