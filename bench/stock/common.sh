@@ -9,13 +9,22 @@ STOCK_API_THREADS=${STOCK_API_THREADS:-1}
 # keepalive: --http11-socket; a worker is pinned to one connection, so only for wrk -c <= processes.
 # router: uWSGI's HTTP router process (keep-alive) in front of the workers, like Apache + mod_wsgi daemon.
 STOCK_HTTP=${STOCK_HTTP:-close}
+# Full stack only (setup.sh --full, start-full.sh): RabbitMQ (AMQP + Erlang distribution + epmd, all on
+# loopback) and Crossbar (WAMP router, realm s4t).
+STOCK_AMQP_PORT=${STOCK_AMQP_PORT:-5672}
+STOCK_ERL_DIST_PORT=${STOCK_ERL_DIST_PORT:-25672}
+STOCK_EPMD_PORT=${STOCK_EPMD_PORT:-4369}
+STOCK_WAMP_PORT=${STOCK_WAMP_PORT:-8181}
 VENV=$STOCK_DIR/venv
+CROSSBAR_VENV=$STOCK_DIR/venv-crossbar
+RABBIT_DIR=$STOCK_DIR/rabbitmq
+CROSSBAR_DIR=$STOCK_DIR/crossbar
 DATA=$STOCK_DIR/mariadb-data
 RUN=$STOCK_DIR/run
 LOGS=$STOCK_DIR/logs
 DB_SOCK=$RUN/mariadb.sock
 IOTRONIC_CONF=$STOCK_DIR/iotronic.conf
-export STOCK_DIR STOCK_API_PORT STOCK_DB_PORT
+export STOCK_DIR STOCK_API_PORT STOCK_DB_PORT STOCK_WAMP_PORT
 
 # start_bg NAME CMD... : start CMD in its own session (pgid == pid) in the background, pid in $RUN/NAME.pid
 start_bg() {
@@ -43,3 +52,22 @@ wait_until() {
 }
 
 db() { mariadb --socket="$DB_SOCK" -uroot "$@"; }
+
+# port_open PORT : true if something accepts TCP connections on 127.0.0.1:PORT
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+# stop_recorded NAME... : stop each recorded process group (TERM, then KILL after 30 s), forget its pid
+stop_recorded() {
+  local n f p
+  for n in "$@"; do
+    f=$RUN/$n.pid; [ -f "$f" ] || continue
+    p=$(cat "$f")
+    if kill -0 "$p" 2>/dev/null; then
+      kill -TERM -- "-$p" 2>/dev/null || kill -TERM "$p"
+      for _ in $(seq 1 150); do kill -0 "$p" 2>/dev/null || break; sleep 0.2; done
+      if kill -0 "$p" 2>/dev/null; then kill -KILL -- "-$p" 2>/dev/null || kill -KILL "$p"; echo "killed $n (pid $p)"
+      else echo "stopped $n (pid $p)"; fi
+    fi
+    rm -f "$f"
+  done
+}
