@@ -305,9 +305,30 @@ async fn serve(
         authid: id.uuid.clone(),
         ticket: secret.clone(),
     });
-    let session = s4t_wamp::connect(&id.main_url, client_config(config, &id.realm, auth))
-        .await
-        .map_err(|e| format!("connecting to {}: {}", id.main_url, describe(&e)))?;
+    let session =
+        match s4t_wamp::connect(&id.main_url, client_config(config, &id.realm, auth)).await {
+            Ok(s) => s,
+            Err(WampError::Aborted { reason, .. })
+                if reason == "wamp.error.not_authorized" && id.secret.is_some() =>
+            {
+                // The cloud no longer knows this secret (the board was registered again, or its
+                // answer to an earlier registration was lost): register again with the code.
+                let code = doc.pointer("/iotronic/board/code").and_then(Value::as_str);
+                let reg_url = doc
+                    .pointer("/iotronic/wamp/registration-agent/url")
+                    .and_then(Value::as_str);
+                if let (Some(code), Some(reg_url)) = (code, reg_url) {
+                    config
+                        .settings
+                        .save(&settings::first_boot_document(code, reg_url))
+                        .map_err(|e| e.to_string())?;
+                }
+                return Err(
+                    "the cloud refused this board's secret; registering again with its code".into(),
+                );
+            }
+            Err(e) => return Err(format!("connecting to {}: {}", id.main_url, describe(&e))),
+        };
     if id.status == "registered" {
         settings::set_status(&mut doc, "operative");
         config.settings.save(&doc).map_err(|e| e.to_string())?;

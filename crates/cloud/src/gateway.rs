@@ -49,6 +49,27 @@ pub struct GatewayConfig {
 struct Inner {
     store: Store,
     config: GatewayConfig,
+    /// Bounds the registrations and connections handled at once. A board that waits too long
+    /// is told the cloud is busy and retries after its backoff, instead of timing out while the
+    /// cloud still does the work (which, in a reconnection storm, only feeds the storm).
+    admission: tokio::sync::Semaphore,
+}
+
+/// How long a registration or connection may wait for admission before "busy".
+const ADMISSION_WAIT: Duration = Duration::from_secs(5);
+const ADMISSION_PERMITS: usize = 64;
+
+async fn admitted(inner: &Inner) -> Result<tokio::sync::SemaphorePermit<'_>, CallError> {
+    match tokio::time::timeout(ADMISSION_WAIT, inner.admission.acquire()).await {
+        Ok(Ok(permit)) => Ok(permit),
+        _ => Err(CallError {
+            error: "s4t.error.busy".into(),
+            args: vec![Value::String(
+                "the cloud is busy with other boards; retry after a backoff".into(),
+            )],
+            kwargs: Map::new(),
+        }),
+    }
 }
 
 /// The running gateway; cheap to share.
@@ -178,6 +199,7 @@ fn alive_stamp() -> String {
 
 impl Inner {
     async fn register(&self, inv: Invocation) -> Result<CallResult, CallError> {
+        let _permit = admitted(self).await?;
         let Some(code) = kwarg_text(&inv, "code") else {
             return reply(WampMessage::error(
                 "register: the code keyword argument is missing",
@@ -238,6 +260,7 @@ impl Inner {
     }
 
     async fn connection(&self, inv: Invocation) -> Result<CallResult, CallError> {
+        let _permit = admitted(self).await?;
         let uuid =
             kwarg_text(&inv, "uuid").ok_or_else(|| app_error("connection: uuid is missing"))?;
         let (caller_session, caller_authid, caller_role) = caller(&inv);
@@ -336,7 +359,11 @@ impl BoardGateway {
         let session = router
             .local_session(board_link::REALM, "s4t-cloud", CLOUD_ROLE)
             .await?;
-        let inner = Arc::new(Inner { store, config });
+        let inner = Arc::new(Inner {
+            store,
+            config,
+            admission: tokio::sync::Semaphore::new(ADMISSION_PERMITS),
+        });
         let agent = inner.config.agent_name.clone();
 
         let i = inner.clone();

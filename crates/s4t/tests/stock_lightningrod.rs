@@ -92,8 +92,10 @@ async fn stock_lightning_rod_registers_and_answers() {
     let created = http
         .post(format!("{base}/v1/boards"))
         .header("X-Auth-Token", &token)
-        .json(&json!({"name": "stock-lr", "code": "LR-CODE-1", "type": "server",
-            "location": [{"latitude": "38.19", "longitude": "15.55", "altitude": "10"}]}))
+        .json(
+            &json!({"name": "stock-lr", "code": "LR-CODE-1", "type": "server",
+            "location": [{"latitude": "38.19", "longitude": "15.55", "altitude": "10"}]}),
+        )
         .send()
         .await
         .unwrap();
@@ -147,10 +149,14 @@ async fn stock_lightning_rod_registers_and_answers() {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    eprintln!("stock Lightning-rod online {:?} after start", start.elapsed());
+    eprintln!(
+        "stock Lightning-rod online {:?} after start",
+        start.elapsed()
+    );
     let board = get_board().await;
     assert_eq!(board["lr_version"], "0.5.0");
-    let written: Value = serde_json::from_str(&std::fs::read_to_string(&settings).unwrap()).unwrap();
+    let written: Value =
+        serde_json::from_str(&std::fs::read_to_string(&settings).unwrap()).unwrap();
     assert_eq!(written["iotronic"]["board"]["uuid"], board["uuid"]);
     assert_eq!(written["iotronic"]["board"]["status"], "operative");
     assert_eq!(written["iotronic"]["wamp"]["main-agent"]["realm"], "s4t");
@@ -174,12 +180,18 @@ async fn stock_lightning_rod_registers_and_answers() {
     assert!(body.as_str().unwrap().contains(" @ "), "{body}");
     let (status, body) = action("DeviceEcho", json!({"say": "hello from s4t"})).await;
     assert_eq!(status, 200, "{body}");
-    assert!(body.as_str().unwrap().starts_with("hello from s4t @ "), "{body}");
+    assert!(
+        body.as_str().unwrap().starts_with("hello from s4t @ "),
+        "{body}"
+    );
 
     drop(lr);
     let start = Instant::now();
     while get_board().await["status"] != "offline" {
-        assert!(start.elapsed() < Duration::from_secs(15), "still online after the LR was killed");
+        assert!(
+            start.elapsed() < Duration::from_secs(15),
+            "still online after the LR was killed"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let _ = std::fs::remove_dir_all(dir);

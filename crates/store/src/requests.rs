@@ -154,7 +154,14 @@ impl Store {
     ) -> Result<()> {
         let now = s4t_model::time::now();
         let mut tx = self.begin_write().await?;
-        sqlx::query("UPDATE results SET result = $1, message = $2, updated_at = $3 WHERE request_uuid = $4 AND board_uuid = $5")
+        // A RUNNING reply never overwrites a final result: the board's notify_result may have
+        // landed before the reply to the call itself was recorded.
+        let guard = if outcome == Outcome::Running {
+            " AND result = 'RUNNING'"
+        } else {
+            ""
+        };
+        sqlx::query(&format!("UPDATE results SET result = $1, message = $2, updated_at = $3 WHERE request_uuid = $4 AND board_uuid = $5{guard}"))
             .bind(outcome.as_str())
             .bind(message)
             .bind(now.as_str())

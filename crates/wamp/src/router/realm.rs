@@ -55,6 +55,9 @@ struct SessionEntry {
     subscriptions: Vec<Id>,
     registrations: Vec<Id>,
     pending_calls: usize,
+    /// Calls in flight where this session is the caller or the callee, so that a session
+    /// leaving settles its own calls without scanning every call of the realm.
+    calls: HashSet<Id>,
 }
 
 struct Topic {
@@ -222,6 +225,7 @@ impl Realm {
                 subscriptions: Vec::new(),
                 registrations: Vec::new(),
                 pending_calls: 0,
+                calls: HashSet::new(),
             },
         );
         let details = session_details(&info);
@@ -689,6 +693,12 @@ impl Realm {
             }
         })
         .abort_handle();
+        if let Some(e) = state.sessions.get_mut(&caller) {
+            e.calls.insert(invocation);
+        }
+        if let Some(e) = state.sessions.get_mut(&callee) {
+            e.calls.insert(invocation);
+        }
         state.calls.insert(
             invocation,
             PendingCall {
@@ -710,7 +720,7 @@ impl Realm {
         {
             return;
         }
-        if let Some(call) = state.calls.remove(&invocation) {
+        if let Some(call) = state.take_call(invocation) {
             call.timer.abort();
             if let Some(entry) = state.sessions.get_mut(&call.caller) {
                 entry.pending_calls = entry.pending_calls.saturating_sub(1);
@@ -721,7 +731,7 @@ impl Realm {
 
     fn expire_call(&self, invocation: Id, timeout: Duration) {
         let mut state = self.lock();
-        if let Some(call) = state.calls.remove(&invocation) {
+        if let Some(call) = state.take_call(invocation) {
             if let Some(entry) = state.sessions.get_mut(&call.caller) {
                 entry.pending_calls = entry.pending_calls.saturating_sub(1);
                 entry.tx.send(error_message(
@@ -746,7 +756,7 @@ impl Realm {
         let Some(invocation) = found else {
             return;
         };
-        if let Some(call) = state.calls.remove(&invocation) {
+        if let Some(call) = state.take_call(invocation) {
             call.timer.abort();
         }
         if let Some(entry) = state.sessions.get_mut(&caller) {
@@ -772,11 +782,13 @@ impl RealmState {
                 self.procedures.remove(&procedure);
             }
         }
-        let sessions = &mut self.sessions;
-        self.calls.retain(|_, call| {
+        for invocation in &entry.calls {
+            let Some(call) = self.take_call(*invocation) else {
+                continue;
+            };
+            call.timer.abort();
             if call.callee == session {
-                call.timer.abort();
-                if let Some(caller) = sessions.get_mut(&call.caller) {
+                if let Some(caller) = self.sessions.get_mut(&call.caller) {
                     caller.pending_calls = caller.pending_calls.saturating_sub(1);
                     caller.tx.send(error_message(
                         code::CALL,
@@ -785,15 +797,20 @@ impl RealmState {
                         "the callee left before answering",
                     ));
                 }
-                false
-            } else if call.caller == session {
-                call.timer.abort();
-                false
-            } else {
-                true
             }
-        });
+        }
         Some(entry)
+    }
+
+    /// Removes a call from the realm and from both parties' indexes.
+    fn take_call(&mut self, invocation: Id) -> Option<PendingCall> {
+        let call = self.calls.remove(&invocation)?;
+        for party in [call.caller, call.callee] {
+            if let Some(e) = self.sessions.get_mut(&party) {
+                e.calls.remove(&invocation);
+            }
+        }
+        Some(call)
     }
 
     fn drop_subscriber(&mut self, subscription: Id, session: Id) {
