@@ -35,6 +35,16 @@ impl Drop for Proc {
 }
 
 impl Proc {
+    fn signal(&self, sig: &str) {
+        let ok = Command::new("kill")
+            .arg(format!("-{sig}"))
+            .arg(self.0.id().to_string())
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "kill -{sig}");
+    }
+
     fn kill9(&mut self) {
         self.0.kill().unwrap(); // SIGKILL
         self.0.wait().unwrap();
@@ -213,6 +223,17 @@ async fn agent_lifecycle_through_the_cloud() {
         .await;
     eprintln!("offline {took:?} after SIGKILL of the agent");
     let mut agent = start_agent(&agent_dir, "E2E-CODE", wamp_port);
+    api.wait_status("e2e", "online", Duration::from_secs(10))
+        .await;
+
+    // A board that goes silent without closing its socket (frozen, or cut off): the cloud's
+    // pings (1 s here) find it. Thawed, the agent finds its link closed and comes back.
+    agent.signal("STOP");
+    let took = api
+        .wait_status("e2e", "offline", Duration::from_secs(5))
+        .await;
+    eprintln!("offline {took:?} after the agent froze");
+    agent.signal("CONT");
     api.wait_status("e2e", "online", Duration::from_secs(10))
         .await;
 
