@@ -56,7 +56,7 @@ struct Inner {
 }
 
 /// How long a registration or connection may wait for admission before "busy".
-const ADMISSION_WAIT: Duration = Duration::from_secs(5);
+const ADMISSION_WAIT: Duration = Duration::from_secs(20);
 const ADMISSION_PERMITS: usize = 64;
 
 async fn admitted(inner: &Inner) -> Result<tokio::sync::SemaphorePermit<'_>, CallError> {
@@ -220,7 +220,12 @@ impl Inner {
             }
             Err(e) => return Err(app_error(format!("register: {e}"))),
         };
-        let doc = match registration_step(&board, &self.config.agent_name) {
+        // A fresh secret at every registration; only its hash is stored. Stock Lightning-rods
+        // ignore the extra top-level key of the reply.
+        let secret = crate::auth::new_secret();
+        let hash = secret_hash(&secret);
+        let fail = |e: StoreError| app_error(format!("register: {e}"));
+        let mut message = match registration_step(&board, &self.config.agent_name) {
             RegistrationStep::Provision { agent } => {
                 let doc = board_link::provisioning_document(
                     &board,
@@ -231,27 +236,19 @@ impl Inner {
                     },
                 );
                 self.store
-                    .register_board(&board, &session, Some((&agent, &doc)))
+                    .register_board(&board, &session, Some((&agent, &doc)), &hash)
                     .await
-                    .map_err(|e| app_error(format!("register: {e}")))?;
+                    .map_err(fail)?;
                 doc
             }
             RegistrationStep::Resend => {
                 self.store
-                    .register_board(&board, &session, None)
+                    .register_board(&board, &session, None, &hash)
                     .await
-                    .map_err(|e| app_error(format!("register: {e}")))?;
+                    .map_err(fail)?;
                 Value::Object(board.config.clone())
             }
         };
-        // A fresh secret at every registration; only its hash is stored. Stock Lightning-rods
-        // ignore the extra top-level key.
-        let secret = crate::auth::new_secret();
-        self.store
-            .set_board_secret_hash(&board.uuid, &secret_hash(&secret))
-            .await
-            .map_err(|e| app_error(format!("register: {e}")))?;
-        let mut message = doc;
         if let Value::Object(m) = &mut message {
             m.insert("s4t".into(), json!({"board_secret": secret}));
         }

@@ -293,6 +293,19 @@ impl Store {
         }
     }
 
+    /// The board registered with `code` (one query).
+    pub async fn board_by_code(&self, code: &str) -> Result<Board> {
+        let sql = format!("{SELECT} WHERE b.code = $1");
+        let row = sqlx::query(&sql)
+            .bind(code)
+            .fetch_optional(self.pool())
+            .await?;
+        match row {
+            Some(r) => decode(&r),
+            None => Err(StoreError::not_found("Board", code)),
+        }
+    }
+
     /// One page of boards, in one query (plus one for the marker).
     pub async fn list_boards(&self, filter: &BoardFilter, page: &Page) -> Result<Vec<Board>> {
         let mut w = Where::new();

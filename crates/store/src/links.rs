@@ -5,10 +5,10 @@ use sqlx::Row;
 
 use s4t_model::board_link::ConnectionInfo;
 use s4t_model::resources::{Board, Outcome};
-use s4t_model::{BoardStatus, Ident, LifecycleEvent};
+use s4t_model::{BoardStatus, LifecycleEvent};
 
 use crate::sql::to_json_text;
-use crate::{Result, Scope, Store, StoreError};
+use crate::{Result, Store, StoreError};
 
 fn lifecycle(board: &Board, event: LifecycleEvent) -> Result<BoardStatus> {
     board
@@ -18,27 +18,15 @@ fn lifecycle(board: &Board, event: LifecycleEvent) -> Result<BoardStatus> {
 }
 
 impl Store {
-    pub async fn board_by_code(&self, code: &str) -> Result<Board> {
-        let row = sqlx::query("SELECT uuid FROM boards WHERE code = $1")
-            .bind(code)
-            .fetch_optional(self.pool())
-            .await?;
-        match row {
-            Some(r) => {
-                let uuid: String = r.try_get(0)?;
-                self.board(&Ident::Uuid(uuid), &Scope::All).await
-            }
-            None => Err(StoreError::not_found("Board", code)),
-        }
-    }
-
-    /// A registration: the board's registration session becomes its valid session, and the
-    /// board is offline with `config` stored (a new document, or `None` to keep the stored one).
+    /// A registration: the board's registration session becomes its valid session, the board
+    /// is offline with `config` stored (a new document, or `None` to keep the stored one), and
+    /// its WAMP secret is replaced by one with this SHA-256 — all in one transaction.
     pub async fn register_board(
         &self,
         board: &Board,
         session_id: &str,
         provisioned: Option<(&str, &serde_json::Value)>,
+        secret_hash: &str,
     ) -> Result<()> {
         let status = lifecycle(board, LifecycleEvent::Provisioned)?;
         let now = s4t_model::time::now();
@@ -51,21 +39,26 @@ impl Store {
                     _ => "{}".into(),
                 };
                 sqlx::query(
-                    "UPDATE boards SET status = $1, agent = $2, config = $3, updated_at = $4 WHERE uuid = $5",
+                    "UPDATE boards SET status = $1, agent = $2, config = $3, updated_at = $4, secret_hash = $5 \
+                     WHERE uuid = $6",
                 )
                 .bind(status.as_str())
                 .bind(agent)
                 .bind(config)
                 .bind(now.as_str())
+                .bind(secret_hash)
                 .bind(board.uuid.as_str())
                 .execute(&mut *tx)
                 .await?;
             }
             None => {
-                sqlx::query("UPDATE boards SET status = $1, updated_at = $2 WHERE uuid = $3")
-                    .bind(status.as_str())
-                    .bind(now.as_str())
-                    .bind(board.uuid.as_str())
+                sqlx::query(
+                    "UPDATE boards SET status = $1, updated_at = $2, secret_hash = $3 WHERE uuid = $4",
+                )
+                .bind(status.as_str())
+                .bind(now.as_str())
+                .bind(secret_hash)
+                .bind(board.uuid.as_str())
                     .execute(&mut *tx)
                     .await?;
             }
@@ -157,16 +150,6 @@ impl Store {
         .execute(self.writer())
         .await?;
         Ok(closed)
-    }
-
-    /// Replaces the board's WAMP secret by one with this SHA-256 (hex).
-    pub async fn set_board_secret_hash(&self, board_uuid: &str, hash: &str) -> Result<()> {
-        sqlx::query("UPDATE boards SET secret_hash = $1 WHERE uuid = $2")
-            .bind(hash)
-            .bind(board_uuid)
-            .execute(self.writer())
-            .await?;
-        Ok(())
     }
 
     /// The SHA-256 (hex) of the board's WAMP secret, if it has one.

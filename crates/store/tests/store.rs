@@ -402,7 +402,7 @@ async fn board_link_lifecycle(s: Store) {
         Err(StoreError::NotFound { .. })
     ));
     let doc = json!({"iotronic": {"board": {"uuid": b.uuid}}});
-    s.register_board(&found, "100", Some(("s4t", &doc)))
+    s.register_board(&found, "100", Some(("s4t", &doc)), "h1")
         .await
         .unwrap();
     let b = s.board_by_code("C1").await.unwrap();
@@ -446,7 +446,11 @@ async fn board_link_lifecycle(s: Store) {
         BoardStatus::Offline
     );
     // Registering again resends: status offline, config kept.
-    s.register_board(&b, "300", None).await.unwrap();
+    s.register_board(&b, "300", None, "h2").await.unwrap();
+    assert_eq!(
+        s.board_secret_hash(&b.uuid).await.unwrap().as_deref(),
+        Some("h2")
+    );
     let again = s.board_by_code("C1").await.unwrap();
     assert_eq!(serde_json::Value::Object(again.config), doc);
 }
