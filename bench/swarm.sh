@@ -27,7 +27,7 @@ trap cleanup EXIT
 rss_kib() { awk '/VmRSS/ {print $2}' "/proc/$1/status"; }
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 
-printf '%-8s %14s %16s %16s %18s\n' boards "online in (s)" "cloud RSS (MiB)" "per board (KiB)" "idle CPU (% core)"
+printf '%-8s %14s %16s %16s %18s %22s\n' boards "online in (s)" "cloud RSS (MiB)" "per board (KiB)" "idle CPU (% core)" "back after restart (s)"
 for N in $NS; do
   if [ "$N" -gt $((FD_LIMIT - 500)) ]; then
     printf '%-8s skipped: the open-files limit is %s here (raise the hard limit: ulimit -Hn)\n' "$N" "$FD_LIMIT"
@@ -60,9 +60,25 @@ for N in $NS; do
   T1=$(cpu_ticks "$CLOUD")
   RSS1=$(rss_kib "$CLOUD")
   ONLINE_DB=$(curl -s -H "X-Auth-Token: $TOKEN" "http://127.0.0.1:18950/v1/boards?status=online&limit=1000&fields=uuid" | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["boards"]))')
-  printf '%-8s %14s %16.1f %16.1f %18.2f   (cloud says online: %s of first 1000 listed)\n' "$N" "$ONLINE" \
+  # The cloud killed (SIGKILL) and started again on the same data: every board reconnects by
+  # itself (already provisioned: no registration). Timed until the swarm sees all online.
+  SEEN=$(grep -c "boards online after" "$WORK/swarm.out")
+  kill -9 "$CLOUD"; wait "$CLOUD" 2>/dev/null || true
+  RESTART=$(date +%s.%N)
+  "$BIN" cloud --data-dir "$WORK/cloud" --api-addr 127.0.0.1:18950 --wamp-addr 127.0.0.1:18951 \
+    --wamp-ping-interval "$PING" >>"$WORK/cloud.out" 2>>"$WORK/cloud.log" &
+  CLOUD=$!
+  PIDS+=("$CLOUD")
+  BACK=""
+  for _ in $(seq 7200); do
+    if [ "$(grep -c "boards online after" "$WORK/swarm.out")" -gt "$SEEN" ]; then
+      BACK=$(echo "$(date +%s.%N) - $RESTART" | bc -l); break
+    fi
+    sleep 0.25
+  done
+  printf '%-8s %14s %16.1f %16.1f %18.2f %22.1f   (cloud says online: %s of first 1000 listed)\n' "$N" "$ONLINE" \
     "$(echo "$RSS1/1024" | bc -l)" "$(echo "($RSS1-$RSS0)/$N" | bc -l)" \
-    "$(echo "100*($T1-$T0)/$HZ/$IDLE" | bc -l)" "$ONLINE_DB"
+    "$(echo "100*($T1-$T0)/$HZ/$IDLE" | bc -l)" "${BACK:-nan}" "$ONLINE_DB"
   kill "$SWARM" "$CLOUD" 2>/dev/null || true
   wait "$SWARM" "$CLOUD" 2>/dev/null || true
   PIDS=()

@@ -74,7 +74,9 @@ async fn idle_session(port: u16) -> tokio_tungstenite::WebSocketStream<TcpStream
     ws
 }
 
+/// A measurement, so it runs from `bench/router-memory.sh`, not in the test suite.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a benchmark: bench/router-memory.sh runs it"]
 async fn idle_sessions_fit_the_budget() {
     if !std::path::Path::new("/proc/self/status").exists() {
         eprintln!("no /proc: skipping");
