@@ -40,6 +40,14 @@ pub struct AgentConfig {
     pub backoff_max: Duration,
 }
 
+/// The `lr_version` the agent reports: the Lightning-rod protocol it speaks, then its own
+/// version. A stock IoTronic compares the first three dot-separated numbers (and fails with a
+/// 500 on anything else) to decide whether boards get the `req` argument, and stores at most 20
+/// characters.
+pub fn protocol_version() -> String {
+    format!("0.5.0.s4t-{}", env!("CARGO_PKG_VERSION"))
+}
+
 impl AgentConfig {
     pub fn new(settings: Arc<dyn SettingsStore>, device: Device) -> AgentConfig {
         AgentConfig {
@@ -49,7 +57,7 @@ impl AgentConfig {
             extra_ca_pem: None,
             ping_interval: Duration::from_secs(5),
             local_addr: None,
-            version: format!("s4t-agent {}", env!("CARGO_PKG_VERSION")),
+            version: protocol_version(),
             first_boot_poll: Duration::from_secs(5),
             backoff_min: Duration::from_millis(250),
             backoff_max: Duration::from_secs(30),
@@ -256,7 +264,7 @@ async fn register(config: &AgentConfig, code: &str, url: &str) -> Result<Value, 
             board_link::REGISTER,
             vec![],
             kwargs,
-            Duration::from_secs(10),
+            Duration::from_secs(30),
         )
         .await;
     session.leave().await;
@@ -532,6 +540,14 @@ mod tests {
         let (r, data) = split_request(&legacy);
         assert!(r.is_none());
         assert_eq!(data.len(), 1);
+    }
+
+    #[test]
+    fn version_reads_as_lightning_rod_0_5_0_to_a_stock_cloud() {
+        let v = protocol_version();
+        assert!(v.len() <= 20, "{v}");
+        let first: Vec<u32> = v.split('.').take(3).map(|p| p.parse().unwrap()).collect();
+        assert_eq!(first, [0, 5, 0]);
     }
 
     #[test]

@@ -53,15 +53,30 @@ struct Inner {
     /// is told the cloud is busy and retries after its backoff, instead of timing out while the
     /// cloud still does the work (which, in a reconnection storm, only feeds the storm).
     admission: tokio::sync::Semaphore,
+    /// To skip work for callers that left while they waited.
+    router: Router,
 }
 
 /// How long a registration or connection may wait for admission before "busy".
 const ADMISSION_WAIT: Duration = Duration::from_secs(20);
 const ADMISSION_PERMITS: usize = 64;
 
-async fn admitted(inner: &Inner) -> Result<tokio::sync::SemaphorePermit<'_>, CallError> {
+async fn admitted<'a>(
+    inner: &'a Inner,
+    inv: &Invocation,
+) -> Result<tokio::sync::SemaphorePermit<'a>, CallError> {
     match tokio::time::timeout(ADMISSION_WAIT, inner.admission.acquire()).await {
-        Ok(Ok(permit)) => Ok(permit),
+        Ok(Ok(permit)) => {
+            // A caller that gave up while waiting would never see the answer; doing its
+            // registration anyway only feeds a reconnection storm.
+            let caller = inv.details.get("caller").and_then(Value::as_u64);
+            if let Some(id) = caller {
+                if inner.router.session_info(board_link::REALM, id).is_none() {
+                    return Err(app_error("the caller left before its turn"));
+                }
+            }
+            Ok(permit)
+        }
         _ => Err(CallError {
             error: "s4t.error.busy".into(),
             args: vec![Value::String(
@@ -199,7 +214,7 @@ fn alive_stamp() -> String {
 
 impl Inner {
     async fn register(&self, inv: Invocation) -> Result<CallResult, CallError> {
-        let _permit = admitted(self).await?;
+        let _permit = admitted(self, &inv).await?;
         let Some(code) = kwarg_text(&inv, "code") else {
             return reply(WampMessage::error(
                 "register: the code keyword argument is missing",
@@ -257,7 +272,7 @@ impl Inner {
     }
 
     async fn connection(&self, inv: Invocation) -> Result<CallResult, CallError> {
-        let _permit = admitted(self).await?;
+        let _permit = admitted(self, &inv).await?;
         let uuid =
             kwarg_text(&inv, "uuid").ok_or_else(|| app_error("connection: uuid is missing"))?;
         let (caller_session, caller_authid, caller_role) = caller(&inv);
@@ -360,6 +375,7 @@ impl BoardGateway {
             store,
             config,
             admission: tokio::sync::Semaphore::new(ADMISSION_PERMITS),
+            router: router.clone(),
         });
         let agent = inner.config.agent_name.clone();
 

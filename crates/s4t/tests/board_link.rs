@@ -188,7 +188,7 @@ async fn agent_lifecycle_through_the_cloud() {
     assert!(board["lr_version"]
         .as_str()
         .unwrap()
-        .starts_with("s4t-agent"));
+        .starts_with("0.5.0.s4t-"));
     let settings: Value =
         serde_json::from_str(&std::fs::read_to_string(agent_dir.join("settings.json")).unwrap())
             .unwrap();
