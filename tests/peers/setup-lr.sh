@@ -10,15 +10,7 @@ if [ -x "$VENV/bin/python" ] && probe; then
   echo "$VENV/bin/python"; exit 0
 fi
 # Lightning-rod 0.5.0 declares CPython 3.6-3.8, and its pinned dependencies need it.
-if [ -z "${PY38:-}" ]; then
-  root=$(pyenv root 2>/dev/null || echo "$HOME/.pyenv")
-  PY38=$(ls -d "$root"/versions/3.8.*/bin/python 2>/dev/null | tail -1 || true)
-  [ -n "$PY38" ] || PY38=$(command -v python3.8 || true)
-fi
-if [ -z "$PY38" ] || [ ! -x "$PY38" ]; then
-  echo "no CPython 3.8 found: install it (pyenv install 3.8) or set PY38=/path/to/python3.8" >&2
-  exit 1
-fi
+. tests/peers/python38.sh
 "$PY38" -m venv "$VENV" >&2
 "$VENV/bin/pip" install -q -U "pip<24.1" "setuptools<70" wheel >&2
 "$VENV/bin/pip" install -q -c tests/peers/constraints-lr.txt iotronic-lightningrod==0.5.0 "autobahn[serialization]" >&2

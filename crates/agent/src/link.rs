@@ -232,30 +232,11 @@ fn client_config(config: &AgentConfig, realm: &str, auth: Option<ClientAuth>) ->
     c
 }
 
-fn describe(e: &WampError) -> String {
-    match e {
-        WampError::Call(c) => format!(
-            "{}{}",
-            c.error,
-            c.args
-                .first()
-                .map(|a| format!(
-                    ": {}",
-                    a.as_str()
-                        .map(str::to_string)
-                        .unwrap_or_else(|| a.to_string())
-                ))
-                .unwrap_or_default()
-        ),
-        other => other.to_string(),
-    }
-}
-
 /// `stack4things.register(code, session)` from an anonymous session; the provisioning document.
 async fn register(config: &AgentConfig, code: &str, url: &str) -> Result<Value, String> {
     let session = s4t_wamp::connect(url, client_config(config, board_link::REALM, None))
         .await
-        .map_err(|e| format!("registration at {url}: {}", describe(&e)))?;
+        .map_err(|e| format!("registration at {url}: {}", e))?;
     let mut kwargs = Map::new();
     kwargs.insert("code".into(), json!(code));
     kwargs.insert("session".into(), json!(session.id()));
@@ -268,7 +249,7 @@ async fn register(config: &AgentConfig, code: &str, url: &str) -> Result<Value, 
         )
         .await;
     session.leave().await;
-    let result = result.map_err(|e| format!("register: {}", describe(&e)))?;
+    let result = result.map_err(|e| format!("register: {}", e))?;
     let reply = WampMessage::from_args(&result.args).map_err(|e| format!("register: {e}"))?;
     match (reply.result, reply.message) {
         (Outcome::Success, doc @ Value::Object(_)) if doc.get("iotronic").is_some() => Ok(doc),
@@ -335,7 +316,7 @@ async fn serve(
                     "the cloud refused this board's secret; registering again with its code".into(),
                 );
             }
-            Err(e) => return Err(format!("connecting to {}: {}", id.main_url, describe(&e))),
+            Err(e) => return Err(format!("connecting to {}: {}", id.main_url, e)),
         };
     if id.status == "registered" {
         settings::set_status(&mut doc, "operative");
@@ -362,7 +343,7 @@ async fn serve(
         .await;
     let reply = match connected {
         Ok(r) => WampMessage::from_args(&r.args).map_err(|e| format!("connection: {e}")),
-        Err(e) => Err(format!("connection: {}", describe(&e))),
+        Err(e) => Err(format!("connection: {}", e)),
     };
     match reply {
         Ok(m) if m.result == Outcome::Success => {}
@@ -396,7 +377,7 @@ async fn serve(
                 }),
             )
             .await
-            .map_err(|e| format!("registering {method}: {}", describe(&e)))?;
+            .map_err(|e| format!("registering {method}: {}", e))?;
     }
     tracing::info!(board = %id.uuid, session = session.id(), "online");
     let _ = state.send(AgentState::Online {
@@ -520,7 +501,7 @@ impl CallContext {
             )
             .await
         {
-            tracing::warn!(error = %describe(&e), "notify_result failed; the result stays RUNNING in the cloud");
+            tracing::warn!(error = %e, "notify_result failed; the result stays RUNNING in the cloud");
         }
     }
 }

@@ -77,13 +77,10 @@ async fn admitted<'a>(
             }
             Ok(permit)
         }
-        _ => Err(CallError {
-            error: "s4t.error.busy".into(),
-            args: vec![Value::String(
-                "the cloud is busy with other boards; retry after a backoff".into(),
-            )],
-            kwargs: Map::new(),
-        }),
+        _ => Err(CallError::with_message(
+            "s4t.error.busy",
+            "the cloud is busy with other boards; retry after a backoff",
+        )),
     }
 }
 
@@ -198,11 +195,7 @@ fn reply(m: WampMessage) -> Result<CallResult, CallError> {
 }
 
 fn app_error(message: impl Into<String>) -> CallError {
-    CallError {
-        error: "wamp.error.runtime_error".into(),
-        args: vec![Value::String(message.into())],
-        kwargs: Map::new(),
-    }
+    CallError::with_message("wamp.error.runtime_error", message)
 }
 
 /// Python's `datetime.isoformat` with microseconds, as upstream's alive replies carry.
@@ -526,15 +519,7 @@ impl BoardLink for BoardGateway {
                 Err(WampError::Call(e)) if e.error == "wamp.error.canceled" => {
                     Err(failed("the board disconnected before it answered".into()))
                 }
-                Err(WampError::Call(e)) => Err(failed(format!(
-                    "{}{}",
-                    e.error,
-                    e.args
-                        .first()
-                        .map(|a| format!(": {}", a.as_str().map(str::to_string).unwrap_or_else(|| a.to_string())))
-                        .unwrap_or_default()
-                ))),
-                Err(WampError::Timeout) => Err(failed(format!(
+                Err(WampError::Call(e)) => Err(failed(e.to_string())),                Err(WampError::Timeout) => Err(failed(format!(
                     "no answer within {} s",
                     timeout.as_secs()
                 ))),

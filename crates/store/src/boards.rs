@@ -25,34 +25,11 @@ const FROM: &str = "FROM boards b \
     LEFT JOIN sessions s ON s.board_uuid = b.uuid AND s.valid = TRUE \
     LEFT JOIN locations l ON l.board_id = b.id";
 
-/// The board fields in the order the API writes them.
-pub const BOARD_FIELD_ORDER: &[&str] = &[
-    "uuid",
-    "code",
-    "status",
-    "name",
-    "type",
-    "agent",
-    "wstun_ip",
-    "owner",
-    "session",
-    "project",
-    "fleet",
-    "mobile",
-    "lr_version",
-    "connectivity",
-    "links",
-    "location",
-    "extra",
-    "config",
-    "created_at",
-    "updated_at",
-];
-
 /// What a board's representation needs besides its row.
 #[derive(Debug, Clone)]
 pub struct BoardRendering<'a> {
-    /// The fields to write (unknown names are ignored); written in [`BOARD_FIELD_ORDER`].
+    /// The fields to write (unknown names are ignored), in the order of
+    /// `s4t_model::listing::specs::BOARDS.fields`, which is the order the API writes them.
     pub fields: &'a [&'a str],
     /// The API's base URL, for `links`.
     pub base_url: &'a str,
@@ -385,7 +362,8 @@ impl Store {
             })
         };
         let object = |with_wstun: bool| {
-            let pairs: Vec<(&str, String)> = BOARD_FIELD_ORDER
+            let pairs: Vec<(&str, String)> = s4t_model::listing::specs::BOARDS
+                .fields
                 .iter()
                 .filter(|f| r.fields.contains(f) && (with_wstun || **f != "wstun_ip"))
                 .filter_map(|f| expr(f).map(|e| (*f, e)))
