@@ -15,6 +15,7 @@ pub mod ident;
 pub mod input;
 pub mod lifecycle;
 pub mod listing;
+pub mod pickle;
 pub mod policy;
 pub mod resources;
 pub mod time;

@@ -35,6 +35,34 @@ fn shim() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/peers/lr_shim.py")
 }
 
+/// A callable plugin in Lightning-rod's plugin API: answers with its parameters.
+const ECHO_PLUGIN: &str = r#"# café 漢字: any Unicode travels
+from iotronic_lightningrod.modules.plugins import Plugin
+
+
+class Worker(Plugin.Plugin):
+    def __init__(self, uuid, name, q_result=None, params=None):
+        super(Worker, self).__init__(uuid, name, q_result, params)
+
+    def run(self):
+        self.q_result.put('echo: ' + str(self.params))
+"#;
+
+/// An asynchronous plugin that runs until stopped.
+const TICKER_PLUGIN: &str = r#"# café 漢字: any Unicode travels
+import time
+from iotronic_lightningrod.modules.plugins import Plugin
+
+
+class Worker(Plugin.Plugin):
+    def __init__(self, uuid, name, q_result=None, params=None):
+        super(Worker, self).__init__(uuid, name, q_result, params)
+
+    def run(self):
+        while self._is_running:
+            time.sleep(0.05)
+"#;
+
 fn lightning_rod_conf(home: &Path, log: &Path) -> String {
     format!(
         "[DEFAULT]\nlightningrod_home = {}\nskip_cert_verify = True\nlog_level = info\nlog_file = {}\ndebug = False\n\n\
@@ -169,6 +197,93 @@ async fn stock_lightning_rod_registers_and_answers() {
     assert!(
         body.as_str().unwrap().starts_with("hello from s4t @ "),
         "{body}"
+    );
+
+    // Plugins: the code travels as protocol-0 pickle text; a non-Latin-1-safe source works.
+    let api = |method: reqwest::Method, path: String, body: Option<Value>| {
+        let http = http.clone();
+        let (base, token) = (base.clone(), token.clone());
+        async move {
+            let mut r = http
+                .request(method, format!("{base}{path}"))
+                .header("X-Auth-Token", &token);
+            if let Some(b) = body {
+                r = r.json(&b);
+            }
+            let r = r.send().await.unwrap();
+            let status = r.status().as_u16();
+            (status, r.json::<Value>().await.unwrap_or(Value::Null))
+        }
+    };
+    let (status, echo) = api(
+        reqwest::Method::POST,
+        "/v1/plugins".into(),
+        Some(json!({"name": "echo", "callable": true, "code": ECHO_PLUGIN})),
+    )
+    .await;
+    assert_eq!(status, 201, "{echo}");
+    let (status, ticker) = api(
+        reqwest::Method::POST,
+        "/v1/plugins".into(),
+        Some(json!({"name": "ticker", "callable": false, "code": TICKER_PLUGIN})),
+    )
+    .await;
+    assert_eq!(status, 201, "{ticker}");
+    for (plugin, uuid) in [("echo", &echo["uuid"]), ("ticker", &ticker["uuid"])] {
+        let (status, body) = api(
+            reqwest::Method::PUT,
+            "/v1/boards/stock-lr/plugins".into(),
+            Some(json!({"plugin": plugin, "onboot": false})),
+        )
+        .await;
+        assert_eq!(
+            (status, body.as_str()),
+            (200, Some("PluginInject result: INJECTED")),
+            "{plugin}"
+        );
+        let file = dir.join(format!("home/plugins/{0}/{0}.py", uuid.as_str().unwrap()));
+        let written = std::fs::read_to_string(&file).unwrap();
+        assert!(written.contains("café 漢字"), "{written}");
+    }
+    let plugin_action = |plugin: &'static str, action: &'static str, params: Value| {
+        api(
+            reqwest::Method::POST,
+            format!("/v1/boards/stock-lr/plugins/{plugin}"),
+            Some(json!({"action": action, "parameters": params})),
+        )
+    };
+    let (status, body) = plugin_action("echo", "PluginCall", json!({"say": "hi"})).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body, json!("echo: {'say': 'hi'}"));
+    assert_eq!(
+        plugin_action("ticker", "PluginStart", json!({})).await,
+        (200, json!("STARTED"))
+    );
+    assert_eq!(
+        plugin_action("ticker", "PluginStatus", json!({})).await,
+        (200, json!("ALIVE"))
+    );
+    assert_eq!(
+        plugin_action("ticker", "PluginStop", json!({})).await,
+        (200, json!("STOPPED"))
+    );
+    let (status, _) = api(
+        reqwest::Method::DELETE,
+        "/v1/boards/stock-lr/plugins/echo".into(),
+        None,
+    )
+    .await;
+    assert_eq!(status, 204);
+    let (_, injections) = api(
+        reqwest::Method::GET,
+        "/v1/boards/stock-lr/plugins".into(),
+        None,
+    )
+    .await;
+    assert_eq!(
+        injections["injections"].as_array().unwrap().len(),
+        1,
+        "{injections}"
     );
 
     drop(lr);

@@ -212,8 +212,13 @@ async fn inject(
     let req = InjectRequest::read(json_body(&body)?)?;
     let p = find(&state, &ctx, &req.plugin).await?;
     state.conductor.ensure_connected(&b)?;
-    let plugin = json!({"uuid": p.uuid, "name": p.name, "code": p.code, "callable": p.callable.unwrap_or(false),
-                        "parameters": p.parameters, "extra": p.extra, "public": p.public, "owner": p.owner});
+    // Boards get the code as protocol-0 pickle text (Lightning-rod unpickles it), and a real
+    // boolean `callable` (its onboot restart tests `callable is False`).
+    let plugin = json!({"id": p.id, "uuid": p.uuid, "name": p.name,
+                        "code": s4t_model::pickle::encode_str(&p.code),
+                        "callable": p.callable.unwrap_or(false), "parameters": p.parameters,
+                        "extra": p.extra, "public": p.public, "owner": p.owner,
+                        "created_at": p.created_at, "updated_at": p.updated_at});
     let reply = state
         .conductor
         .execute(&b, "PluginInject", vec![plugin, json!(req.onboot)])
