@@ -66,6 +66,15 @@ impl BoardLink for NoBoardLink {
     }
 }
 
+/// How one board call is made as part of a larger operation.
+#[derive(Debug, Clone, Default)]
+pub struct ExecOptions {
+    /// The parent request this call is a sub-request of.
+    pub parent: Option<String>,
+    /// How long the board may take.
+    pub timeout: Option<std::time::Duration>,
+}
+
 #[derive(Clone)]
 pub struct Conductor {
     store: Store,
@@ -102,12 +111,26 @@ impl Conductor {
         args: Vec<Value>,
     ) -> Result<Value, ApiError> {
         self.ensure_connected(board)?;
+        self.execute_with(board, method, args, &ExecOptions::default())
+            .await
+    }
+
+    /// [`Conductor::execute`] as one step of a larger operation: the request is recorded as a
+    /// sub-request of `parent`, and the board gets `timeout` to answer. Does not check that the
+    /// board is online (a board that left meanwhile fails the call, which is recorded).
+    pub async fn execute_with(
+        &self,
+        board: &Board,
+        method: &str,
+        args: Vec<Value>,
+        options: &ExecOptions,
+    ) -> Result<Value, ApiError> {
         let request = self
             .store
             .open_request(
                 &NewRequest {
                     destination_uuid: Some(board.uuid.clone()),
-                    main_request_uuid: None,
+                    main_request_uuid: options.parent.clone(),
                     pending_requests: 0,
                     project: board.project.clone(),
                     request_type: 0,
@@ -116,8 +139,24 @@ impl Conductor {
                 &board.uuid,
             )
             .await?;
-        let req = s4t_model::board_link::request_dict(&request);
-        match self.link.call(board, method, req, args).await {
+        let mut req = s4t_model::board_link::request_dict(&request);
+        // Boards answer asynchronously when `req` names a parent, and Lightning-rod 0.5.0 then
+        // loses some notifications (PluginInject). The parent is ours to track: boards are
+        // asked to answer at once.
+        req["main_request_uuid"] = Value::Null;
+        let call = self.link.call(board, method, req, args);
+        let outcome = match options.timeout {
+            Some(t) => match tokio::time::timeout(t, call).await {
+                Ok(r) => r,
+                Err(_) => Err(LinkError::Failed {
+                    call: method.to_string(),
+                    board: board.uuid.clone(),
+                    error: format!("no answer within {} s", t.as_secs()),
+                }),
+            },
+            None => call.await,
+        };
+        match outcome {
             Ok(reply) => {
                 let text = match &reply.message {
                     Value::String(s) => s.clone(),
@@ -144,6 +183,39 @@ impl Conductor {
                 })
             }
         }
+    }
+
+    /// Records a step of a larger operation that was not run on this board (offline, or the
+    /// operation stopped), so the board is reported, never silently skipped.
+    pub async fn record_not_run(
+        &self,
+        board: &Board,
+        method: &str,
+        parent: &str,
+        why: &str,
+    ) -> Result<(), ApiError> {
+        let request = self
+            .store
+            .open_request(
+                &NewRequest {
+                    destination_uuid: Some(board.uuid.clone()),
+                    main_request_uuid: Some(parent.to_string()),
+                    pending_requests: 0,
+                    project: board.project.clone(),
+                    request_type: 0,
+                    action: method.to_string(),
+                },
+                &board.uuid,
+            )
+            .await?;
+        self.store
+            .close_request(&request.uuid, &board.uuid, Outcome::Warning, why)
+            .await?;
+        Ok(())
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
     }
 
     /// Deletes a board. A connected board is factory-reset first, as upstream does.

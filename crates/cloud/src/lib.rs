@@ -16,6 +16,7 @@ pub mod conductor;
 pub mod config;
 pub mod gateway;
 pub mod openapi;
+pub mod rollout;
 mod tls;
 
 use std::net::SocketAddr;

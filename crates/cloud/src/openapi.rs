@@ -269,6 +269,18 @@ fn fleet_paths() -> Value {
                 .params(list_params(&specs::BOARDS, false))
                 .ok(collection(&specs::BOARDS, "Board"), SHOW),
         },
+        "/v1/fleets/{fleet}/plugins": {
+            "post": op("Inject a plugin into every board of the fleet (a staged rollout)")
+                .extension()
+                .body("FleetPluginInjection")
+                .accepted("Request", WRITE),
+        },
+        "/v1/fleets/{fleet}/plugins/{plugin}/action": {
+            "post": op("Run a plugin action on every board of the fleet (a staged rollout)")
+                .extension()
+                .body("FleetPluginAction")
+                .accepted("Request", WRITE),
+        },
     })
 }
 
@@ -423,6 +435,13 @@ impl Op {
         let success =
             json!({"description": "Created", "content": json_content(schema_ref(schema))});
         self.responses("201", success, errors)
+    }
+
+    /// 202: work started in the background, tracked by the returned resource.
+    fn accepted(self, schema: &str, errors: &[ErrorResponse]) -> Value {
+        let success = json!({"description": "Accepted; follow the returned request and its results",
+            "content": json_content(schema_ref(schema))});
+        self.responses("202", success, errors)
     }
 
     fn no_content(self, errors: &[ErrorResponse]) -> Value {
@@ -896,6 +915,14 @@ fn body_schemas() -> Value {
             "onboot": described(boolean(), "Start the plugin when the board boots."),
         }), &["plugin"]),
         "PluginAction": action_input(&PLUGIN_ACTIONS),
+        "FleetPluginInjection": s4t_extension(input(rollout_fields(json!({
+            "plugin": described(text(255), "The plugin's uuid or name."),
+            "onboot": described(boolean(), "Start the plugin when the board boots."),
+        })), &["plugin"])),
+        "FleetPluginAction": s4t_extension(input(rollout_fields(json!({
+            "action": {"type": "string", "enum": PLUGIN_ACTIONS},
+            "parameters": object(),
+        })), &["action"])),
         "NewService": service_input(&["name", "port", "protocol"]),
         "ServicePatch": service_input(&[]),
         "ServiceAction": action_input(&SERVICE_ACTIONS),
@@ -1004,6 +1031,24 @@ fn action_input(actions: &[&str]) -> Value {
         }),
         &["action"],
     )
+}
+
+/// The staging options every fleet rollout takes, added to its own fields.
+fn rollout_fields(mut fields: Value) -> Value {
+    let extra = json!({
+        "batch_size": described(json!({"type": "integer", "minimum": 1, "maximum": 1000}),
+            "Boards called at once; the next batch starts when this one is done. Default 50."),
+        "max_failures": described(json!({"type": "integer", "minimum": 0}),
+            "Stop before the next batch once more boards than this have failed. Default: never stop."),
+        "board_timeout": described(json!({"type": "integer", "minimum": 1, "maximum": 3600}),
+            "Seconds one board may take. Default 60."),
+        "selector": described(object(),
+            "Only boards whose extra has all these key/value pairs."),
+    });
+    if let (Some(f), Value::Object(e)) = (fields.as_object_mut(), extra) {
+        f.extend(e);
+    }
+    fields
 }
 
 fn token_input() -> Value {

@@ -5,7 +5,7 @@
 use serde::Serialize;
 use serde_json::{json, Map, Value};
 
-use crate::resources::{Board, Outcome, Request};
+use crate::resources::{Board, Outcome, Plugin, Request};
 use crate::BoardStatus;
 
 /// The realm written into every provisioning document (upstream hard-codes it).
@@ -225,6 +225,30 @@ pub fn request_dict(r: &Request) -> Value {
         "status": r.status.as_str(), "project": r.project, "type": r.request_type,
         "action": r.action, "created_at": r.created_at, "updated_at": r.updated_at,
     })
+}
+
+/// The `plugin` argument of `PluginInject`: every plugin field, the code as protocol-0 pickle
+/// text (Lightning-rod unpickles it) and a real boolean `callable` (its onboot restart tests
+/// `callable is False`).
+pub fn plugin_payload(p: &Plugin) -> Value {
+    json!({"id": p.id, "uuid": p.uuid, "name": p.name,
+           "code": crate::pickle::encode_str(&p.code),
+           "callable": p.callable.unwrap_or(false), "parameters": p.parameters,
+           "extra": p.extra, "public": p.public, "owner": p.owner,
+           "created_at": p.created_at, "updated_at": p.updated_at})
+}
+
+/// The arguments after `req` of a plugin action (upstream §5.5).
+pub fn plugin_action_args(
+    action: &str,
+    plugin_uuid: &str,
+    parameters: &Map<String, Value>,
+) -> Vec<Value> {
+    if matches!(action, "PluginStatus" | "PluginRemove") {
+        vec![json!(plugin_uuid)]
+    } else {
+        vec![json!(plugin_uuid), Value::Object(parameters.clone())]
+    }
 }
 
 /// The board facts a `connection` call reports (`info` kwarg).

@@ -18,6 +18,7 @@ pub mod listing;
 pub mod pickle;
 pub mod policy;
 pub mod resources;
+pub mod rollout;
 pub mod time;
 
 pub use ident::{is_uuid_like, Ident};

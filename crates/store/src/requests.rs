@@ -144,6 +144,28 @@ impl Store {
         self.request(&uuid, &Scope::All).await
     }
 
+    /// Records a PENDING parent ("main") request with no result of its own: it completes when
+    /// its `pending_requests` sub-requests have (upstream §3.2).
+    pub async fn open_parent_request(&self, new: &NewRequest) -> Result<Request> {
+        let uuid = s4t_model::ident::new_uuid();
+        sqlx::query(
+            "INSERT INTO requests (uuid, destination_uuid, main_request_uuid, pending_requests, project, status, type, action, created_at) \
+             VALUES ($1, $2, NULL, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(uuid.as_str())
+        .bind(new.destination_uuid.as_deref())
+        .bind(new.pending_requests)
+        .bind(new.project.as_deref())
+        // A parent with nothing to wait for is done at once.
+        .bind(if new.pending_requests > 0 { "PENDING" } else { "COMPLETED" })
+        .bind(new.request_type)
+        .bind(new.action.as_str())
+        .bind(s4t_model::time::now())
+        .execute(self.writer())
+        .await?;
+        self.request(&uuid, &Scope::All).await
+    }
+
     /// Stores the board's final answer and completes the request.
     pub async fn close_request(
         &self,

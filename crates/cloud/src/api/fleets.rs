@@ -3,7 +3,7 @@
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::Value;
 
@@ -11,6 +11,7 @@ use s4t_model::listing::{parse_fields, specs, ListQuery};
 use s4t_model::policy::Action;
 use s4t_model::resources::{Fleet, FleetFields};
 use s4t_model::Ident;
+use s4t_store::boards::BoardFilter;
 use s4t_store::Page;
 
 use super::render::{self, select};
@@ -22,6 +23,94 @@ pub fn routes() -> Router<AppState> {
         .route("/v1/fleets/detail", get(list_detail))
         .route("/v1/fleets/{fleet}", get(show).patch(update).delete(remove))
         .route("/v1/fleets/{fleet}/boards", get(boards))
+        .route("/v1/fleets/{fleet}/plugins", post(rollout_inject))
+        .route(
+            "/v1/fleets/{fleet}/plugins/{plugin}/action",
+            post(rollout_action),
+        )
+}
+
+/// Every board of the fleet the caller may operate, matching the selector.
+async fn rollout_boards(
+    state: &AppState,
+    ctx: &Ctx,
+    fleet: &Fleet,
+    selector: &s4t_model::resources::JsonObject,
+) -> ApiResult<Vec<s4t_model::resources::Board>> {
+    let filter = BoardFilter {
+        scope: ctx.scope(),
+        status: None,
+        fleet: Some(fleet.uuid.clone()),
+    };
+    let mut out = Vec::new();
+    let mut page = Page::default();
+    loop {
+        let boards = state.store.list_boards(&filter, &page).await?;
+        let full = boards.len() as u32 == page.limit;
+        page.marker = boards.last().map(|b| b.uuid.clone());
+        out.extend(
+            boards
+                .into_iter()
+                .filter(|b| s4t_model::rollout::selects(selector, &b.extra)),
+        );
+        if !full {
+            return Ok(out);
+        }
+    }
+}
+
+async fn rollout(
+    state: AppState,
+    ctx: Ctx,
+    base: BaseUrl,
+    fleet: String,
+    operation: s4t_model::rollout::Operation,
+    options: s4t_model::rollout::RolloutOptions,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    ctx.allow(Action::BoardOperate, None)?;
+    let f = find(&state, &ctx, &fleet).await?;
+    let plugin_ref = match &operation {
+        s4t_model::rollout::Operation::Inject { plugin, .. }
+        | s4t_model::rollout::Operation::Action { plugin, .. } => plugin.clone(),
+    };
+    let plugin = super::plugins::find(&state, &ctx, &plugin_ref).await?;
+    let boards = rollout_boards(&state, &ctx, &f, &options.selector).await?;
+    let parent = crate::rollout::start(
+        state.conductor.clone(),
+        &f.uuid,
+        f.project.clone(),
+        boards,
+        plugin,
+        operation,
+        options,
+    )
+    .await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(Value::Object(render::request(&parent, &base.0))),
+    ))
+}
+
+async fn rollout_inject(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    base: BaseUrl,
+    Path(fleet): Path<String>,
+    body: Bytes,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let (operation, options) = s4t_model::rollout::read_inject(json_body(&body)?)?;
+    rollout(state, ctx, base, fleet, operation, options).await
+}
+
+async fn rollout_action(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    base: BaseUrl,
+    Path((fleet, plugin)): Path<(String, String)>,
+    body: Bytes,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let (operation, options) = s4t_model::rollout::read_action(&plugin, json_body(&body)?)?;
+    rollout(state, ctx, base, fleet, operation, options).await
 }
 
 async fn find(state: &AppState, ctx: &Ctx, raw: &str) -> ApiResult<Fleet> {

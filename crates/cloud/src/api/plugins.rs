@@ -212,13 +212,7 @@ async fn inject(
     let req = InjectRequest::read(json_body(&body)?)?;
     let p = find(&state, &ctx, &req.plugin).await?;
     state.conductor.ensure_connected(&b)?;
-    // Boards get the code as protocol-0 pickle text (Lightning-rod unpickles it), and a real
-    // boolean `callable` (its onboot restart tests `callable is False`).
-    let plugin = json!({"id": p.id, "uuid": p.uuid, "name": p.name,
-                        "code": s4t_model::pickle::encode_str(&p.code),
-                        "callable": p.callable.unwrap_or(false), "parameters": p.parameters,
-                        "extra": p.extra, "public": p.public, "owner": p.owner,
-                        "created_at": p.created_at, "updated_at": p.updated_at});
+    let plugin = s4t_model::board_link::plugin_payload(&p);
     let reply = state
         .conductor
         .execute(&b, "PluginInject", vec![plugin, json!(req.onboot)])
@@ -261,11 +255,7 @@ async fn plugin_action(
         }
     }
     state.conductor.ensure_connected(&b)?;
-    let args = if req.action == "PluginStatus" {
-        vec![json!(p.uuid)]
-    } else {
-        vec![json!(p.uuid), Value::Object(req.parameters)]
-    };
+    let args = s4t_model::board_link::plugin_action_args(&req.action, &p.uuid, &req.parameters);
     Ok(Json(state.conductor.execute(&b, &req.action, args).await?))
 }
 
