@@ -367,6 +367,68 @@ pub enum FleetCmd {
     Boards {
         fleet: String,
     },
+    /// Inject a plugin into every board of the fleet, in batches, with a progress line and a
+    /// summary table (exit code 1 if any board failed).
+    Inject {
+        fleet: String,
+        plugin: String,
+        /// Start the plugin when a board boots.
+        #[arg(long)]
+        onboot: bool,
+        #[command(flatten)]
+        staging: Staging,
+    },
+    /// Run a plugin action (PluginCall, PluginStart, ...) on every board of the fleet.
+    PluginAction {
+        fleet: String,
+        plugin: String,
+        action: String,
+        #[command(flatten)]
+        params: Params,
+        #[command(flatten)]
+        staging: Staging,
+    },
+}
+
+/// How a fleet rollout is staged.
+#[derive(Args, Debug)]
+pub struct Staging {
+    /// Boards called at once; the next batch starts when this one is done.
+    #[arg(long, default_value_t = 50)]
+    batch_size: u32,
+    /// Stop once more boards than this have failed (default: never stop).
+    #[arg(long)]
+    max_failures: Option<u32>,
+    /// Seconds one board may take.
+    #[arg(long, default_value_t = 60)]
+    board_timeout: u32,
+    /// Only boards whose extra has KEY=VALUE (repeatable).
+    #[arg(long = "select", value_name = "KEY=VALUE")]
+    select: Vec<String>,
+}
+
+impl Staging {
+    fn into_body(self, mut body: Map<String, Value>) -> Result<Value, Failure> {
+        body.insert("batch_size".into(), json!(self.batch_size));
+        body.insert("board_timeout".into(), json!(self.board_timeout));
+        if let Some(m) = self.max_failures {
+            body.insert("max_failures".into(), json!(m));
+        }
+        let mut selector = Map::new();
+        for kv in &self.select {
+            let (k, v) = kv
+                .split_once('=')
+                .ok_or_else(|| usage(format!("--select {kv:?}: use KEY=VALUE")))?;
+            selector.insert(
+                k.to_string(),
+                serde_json::from_str(v).unwrap_or_else(|_| Value::String(v.to_string())),
+            );
+        }
+        if !selector.is_empty() {
+            body.insert("selector".into(), Value::Object(selector));
+        }
+        Ok(Value::Object(body))
+    }
 }
 
 #[derive(Subcommand, Debug)]
@@ -905,6 +967,86 @@ async fn fleet(c: &Client, fmt: Format, cmd: FleetCmd) -> Outcome {
                 .await?;
             output::list(fmt, &items, BOARD_COLS);
         }
+        FleetCmd::Inject {
+            fleet,
+            plugin,
+            onboot,
+            staging,
+        } => {
+            let mut m = Map::new();
+            m.insert("plugin".into(), json!(plugin));
+            m.insert("onboot".into(), json!(onboot));
+            let body = staging.into_body(m)?;
+            let path = format!("v1/fleets/{}/plugins", seg(&fleet));
+            return follow_rollout(c, fmt, &c.call(Method::POST, &path, Some(&body)).await?).await;
+        }
+        FleetCmd::PluginAction {
+            fleet,
+            plugin,
+            action,
+            params,
+            staging,
+        } => {
+            let mut m = Map::new();
+            m.insert("action".into(), json!(action));
+            m.insert("parameters".into(), Value::Object(params.object()?));
+            let body = staging.into_body(m)?;
+            let path = format!("v1/fleets/{}/plugins/{}/action", seg(&fleet), seg(&plugin));
+            return follow_rollout(c, fmt, &c.call(Method::POST, &path, Some(&body)).await?).await;
+        }
+    }
+    Ok(())
+}
+
+/// Follows a rollout's parent request to the end: a progress line on stderr, then every
+/// board's result and a summary. Fails (exit code 1) when any board failed.
+async fn follow_rollout(c: &Client, fmt: Format, parent: &Value) -> Outcome {
+    use std::io::Write;
+    let uuid = parent["uuid"].as_str().unwrap_or_default().to_string();
+    let total = parent["pending_requests"].as_u64().unwrap_or(0);
+    let tty = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    loop {
+        let r = c.get(&format!("v1/requests/{}", seg(&uuid))).await?;
+        let pending = r["pending_requests"].as_u64().unwrap_or(0);
+        let done = total.saturating_sub(pending);
+        if tty {
+            let width = 30usize;
+            let filled = (done as usize * width)
+                .checked_div(total as usize)
+                .unwrap_or(width);
+            eprint!(
+                "\r[{}{}] {done}/{total} boards",
+                "#".repeat(filled),
+                " ".repeat(width - filled)
+            );
+            let _ = std::io::stderr().flush();
+        }
+        if r["status"] == "COMPLETED" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    if tty {
+        eprintln!();
+    }
+    let results = c
+        .get(&format!("v1/requests/{}/results", seg(&uuid)))
+        .await?;
+    let items = results["results"].as_array().cloned().unwrap_or_default();
+    output::list(fmt, &items, &["board_uuid", "result", "message"]);
+    let tally = |outcome: &str| items.iter().filter(|r| r["result"] == outcome).count();
+    let (ok, failed, warned) = (tally("SUCCESS"), tally("ERROR"), tally("WARNING"));
+    eprintln!(
+        "request {uuid}: {ok} succeeded, {failed} failed, {warned} not run (offline or stopped), {} boards",
+        items.len()
+    );
+    if failed > 0 {
+        return Err(Failure {
+            code: 1,
+            message: format!(
+                "{failed} boards failed; see the table or GET /v1/requests/{uuid}/results"
+            ),
+        });
     }
     Ok(())
 }
