@@ -79,10 +79,10 @@ pub fn running_message(method: &str, params: &Value) -> String {
     }
 }
 
-/// Python's `datetime.now()` text, as Lightning-rod stamps its replies.
+/// `datetime.now().isoformat()`, as Lightning-rod stamps its replies.
 fn stamp() -> String {
     chrono::Local::now()
-        .format("%Y-%m-%d %H:%M:%S%.6f")
+        .format("%Y-%m-%dT%H:%M:%S%.6f")
         .to_string()
 }
 
