@@ -350,12 +350,14 @@ mod tests {
         let d = device(DevicePolicy::default());
         let ping = d.perform("DevicePing", &json!({})).await;
         assert_eq!(ping.reply.result, Outcome::Success);
-        assert!(ping
-            .reply
-            .message
-            .as_str()
-            .unwrap()
-            .starts_with("board-1 @ "));
+        let text = ping.reply.message.as_str().unwrap();
+        let stamp = text.strip_prefix("board-1 @ ").unwrap();
+        // Lightning-rod's isoformat: 2026-12-03T17:45:48.108289
+        let shape: String = stamp
+            .chars()
+            .map(|c| if c.is_ascii_digit() { '9' } else { c })
+            .collect();
+        assert_eq!(shape, "9999-99-99T99:99:99.999999", "{text}");
         let echo = d.perform("DeviceEcho", &json!({"say": "hello"})).await;
         assert!(echo.reply.message.as_str().unwrap().starts_with("hello @ "));
     }
