@@ -242,20 +242,12 @@ pub(crate) async fn complete_if_settled(
     request_uuid: &str,
     now: &str,
 ) -> Result<()> {
-    let running: i64 = sqlx::query(
-        "SELECT count(*) FROM results WHERE result = 'RUNNING' AND (request_uuid = $1 OR request_uuid IN \
-         (SELECT uuid FROM requests WHERE main_request_uuid = $1))",
-    )
-    .bind(request_uuid)
-    .fetch_one(&mut **tx)
-    .await?
-    .try_get(0)?;
-    if running > 0 {
-        return Ok(());
-    }
+    // One statement: complete it unless a result of it or of a sub-request still runs.
     let completed = sqlx::query(
         "UPDATE requests SET status = 'COMPLETED', updated_at = $1 WHERE uuid = $2 AND status = 'PENDING' \
-         AND pending_requests = 0 RETURNING main_request_uuid",
+         AND pending_requests = 0 AND NOT EXISTS (SELECT 1 FROM results WHERE result = 'RUNNING' AND \
+         (request_uuid = $2 OR request_uuid IN (SELECT uuid FROM requests WHERE main_request_uuid = $2))) \
+         RETURNING main_request_uuid",
     )
     .bind(now)
     .bind(request_uuid)

@@ -118,9 +118,9 @@ impl Store {
         let uuid = s4t_model::ident::new_uuid();
         let now = s4t_model::time::now();
         let mut tx = self.begin_write().await?;
-        sqlx::query(
+        let id: i64 = sqlx::query(
             "INSERT INTO requests (uuid, destination_uuid, main_request_uuid, pending_requests, project, status, type, action, created_at) \
-             VALUES ($1, $2, $3, $4, $5, 'PENDING', $6, $7, $8)",
+             VALUES ($1, $2, $3, $4, $5, 'PENDING', $6, $7, $8) RETURNING id",
         )
         .bind(uuid.as_str())
         .bind(new.destination_uuid.as_deref())
@@ -130,8 +130,9 @@ impl Store {
         .bind(new.request_type)
         .bind(new.action.as_str())
         .bind(now.as_str())
-        .execute(&mut *tx)
-        .await?;
+        .fetch_one(&mut *tx)
+        .await?
+        .try_get(0)?;
         sqlx::query(
             "INSERT INTO results (board_uuid, request_uuid, result, message, created_at) VALUES ($1, $2, 'RUNNING', '', $3)",
         )
@@ -141,7 +142,20 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
-        self.request(&uuid, &Scope::All).await
+        // Everything is known: no need to read the row back.
+        Ok(Request {
+            id,
+            uuid,
+            destination_uuid: new.destination_uuid.clone(),
+            main_request_uuid: new.main_request_uuid.clone(),
+            pending_requests: new.pending_requests,
+            status: RequestStatus::Pending,
+            project: new.project.clone(),
+            request_type: new.request_type,
+            action: Some(new.action.clone()),
+            created_at: now,
+            updated_at: None,
+        })
     }
 
     /// Records a PENDING parent ("main") request with no result of its own: it completes when
