@@ -6,6 +6,8 @@
 //!   the session, detect a dead link by WebSocket pings, reconnect with jittered backoff.
 //! - [`device`]: the device actions, with reboot, package operations and upgrades refused
 //!   unless the board's operator allows them.
+//! - [`plugins`]: Lightning-rod plugins (Python), each in its own process, with Lightning-rod's
+//!   files and replies.
 //!
 //! Against an s4t cloud the agent authenticates with the secret issued at registration (WAMP
 //! ticket, authid = board uuid); against a stock cloud it joins anonymously, as Lightning-rod.
@@ -14,8 +16,10 @@
 
 pub mod device;
 pub mod link;
+pub mod plugins;
 pub mod settings;
 
 pub use device::{Device, DevicePolicy};
 pub use link::{spawn, AgentConfig, AgentHandle, AgentState};
+pub use plugins::Plugins;
 pub use settings::{FileSettings, MemorySettings, SettingsStore};

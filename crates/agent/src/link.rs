@@ -1,6 +1,7 @@
 //! The agent's life: wait for a code, register, connect, serve the cloud's calls, reconnect.
 
 use std::net::IpAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -15,7 +16,8 @@ use s4t_wamp::{
     handler, CallError, CallResult, ClientAuth, ClientConfig, Invocation, Session, WampError,
 };
 
-use crate::device::{self, Aftermath, Device};
+use crate::device::{self, Aftermath, Device, Performed};
+use crate::plugins::{self, Plugins};
 use crate::settings::{self, Identity, Phase, SettingsStore};
 
 /// How an agent runs.
@@ -38,6 +40,11 @@ pub struct AgentConfig {
     /// Reconnection backoff bounds (jittered exponential).
     pub backoff_min: Duration,
     pub backoff_max: Duration,
+    /// The board's data dir (Lightning-rod's `lightningrod_home`): `plugins.json` and
+    /// `plugins/<uuid>/`. None: the board offers no plugins (simulated boards).
+    pub data_dir: Option<PathBuf>,
+    /// The Python interpreter plugins run with.
+    pub python: PathBuf,
 }
 
 /// The `lr_version` the agent reports: the Lightning-rod protocol it speaks, then its own
@@ -61,6 +68,8 @@ impl AgentConfig {
             first_boot_poll: Duration::from_secs(5),
             backoff_min: Duration::from_millis(250),
             backoff_max: Duration::from_secs(30),
+            data_dir: None,
+            python: PathBuf::from("python3"),
         }
     }
 }
@@ -152,11 +161,17 @@ async fn run(
     mut stop: watch::Receiver<bool>,
 ) {
     let mut backoff = Backoff::new(config.backoff_min, config.backoff_max);
+    let plugins = open_plugins(&config);
+    if let Some(p) = &plugins {
+        // In the background: the board comes online while slow plugins load.
+        let p = p.clone();
+        tokio::spawn(async move { p.restart_onboot().await });
+    }
     loop {
         if *stop.borrow() {
             break;
         }
-        let wait = match step(&config, &state, &mut stop).await {
+        let wait = match step(&config, plugins.as_ref(), &state, &mut stop).await {
             Ok(Step::Again) => {
                 backoff.reset();
                 Duration::ZERO
@@ -175,7 +190,23 @@ async fn run(
             }
         }
     }
+    if let Some(p) = &plugins {
+        p.shutdown().await;
+    }
     let _ = state.send(AgentState::Stopped);
+}
+
+/// The board's plugins, when it has a data dir; a board whose data dir is unusable runs
+/// without them (and says why).
+fn open_plugins(config: &AgentConfig) -> Option<Arc<Plugins>> {
+    let dir = config.data_dir.as_ref()?;
+    match Plugins::open(dir, &config.python, config.settings.clone()) {
+        Ok(p) => Some(Arc::new(p)),
+        Err(e) => {
+            tracing::error!(error = %e, dir = %dir.display(), "plugins unavailable");
+            None
+        }
+    }
 }
 
 enum Step {
@@ -186,6 +217,7 @@ enum Step {
 
 async fn step(
     config: &AgentConfig,
+    plugins: Option<&Arc<Plugins>>,
     state: &watch::Sender<AgentState>,
     stop: &mut watch::Receiver<bool>,
 ) -> Result<Step, String> {
@@ -214,7 +246,7 @@ async fn step(
         }
         Phase::Provisioned(identity) => {
             let _ = state.send(AgentState::Connecting);
-            serve(config, doc, identity, state, stop).await
+            serve(config, plugins, doc, identity, state, stop).await
         }
     }
 }
@@ -281,10 +313,11 @@ fn local_ip_towards(url: &str) -> Option<String> {
     Some(sock.local_addr().ok()?.ip().to_string())
 }
 
-/// Connects as the board, calls `connection`, registers the device procedures and serves until
-/// the link ends.
+/// Connects as the board, calls `connection`, registers the device (and plugin) procedures and
+/// serves until the link ends.
 async fn serve(
     config: &AgentConfig,
+    plugins: Option<&Arc<Plugins>>,
     mut doc: Value,
     id: Identity,
     state: &watch::Sender<AgentState>,
@@ -359,9 +392,18 @@ async fn serve(
 
     let (after_tx, mut after_rx) = mpsc::unbounded_channel::<Aftermath>();
     let sid = session.id().to_string();
+    let mut procedures: Vec<(&'static str, Actions)> = Vec::new();
     for method in device::DEVICE_METHODS {
+        procedures.push((method, Actions::Device(config.device.clone())));
+    }
+    if let Some(p) = plugins {
+        for method in plugins::PLUGIN_METHODS {
+            procedures.push((method, Actions::Plugins(p.clone())));
+        }
+    }
+    for (method, actions) in procedures {
         let ctx = CallContext {
-            device: config.device.clone(),
+            actions,
             session: session.clone(),
             uuid: id.uuid.clone(),
             agent: id.agent.clone(),
@@ -424,9 +466,56 @@ async fn serve(
     outcome
 }
 
+/// What answers a board procedure.
+#[derive(Clone)]
+enum Actions {
+    Device(Device),
+    Plugins(Arc<Plugins>),
+}
+
+impl Actions {
+    /// Answers RUNNING first even outside a parent request.
+    fn always_async(&self, method: &str) -> bool {
+        match self {
+            Actions::Device(_) => device::always_async(method),
+            Actions::Plugins(_) => false,
+        }
+    }
+
+    /// Never answers RUNNING, even inside a parent request.
+    fn never_async(&self, method: &str) -> bool {
+        match self {
+            Actions::Device(_) => device::never_async(method),
+            Actions::Plugins(_) => false,
+        }
+    }
+
+    fn running_message(&self, method: &str, data: &[Value]) -> String {
+        match self {
+            Actions::Device(_) => device::running_message(method, &device_params(data)),
+            Actions::Plugins(_) => method.to_string(),
+        }
+    }
+
+    async fn perform(&self, method: &str, data: &[Value]) -> Performed {
+        match self {
+            Actions::Device(d) => d.perform(method, &device_params(data)).await,
+            Actions::Plugins(p) => Performed {
+                reply: p.perform(method, data).await,
+                then: None,
+            },
+        }
+    }
+}
+
+/// Device actions take one parameters dict.
+fn device_params(data: &[Value]) -> Value {
+    data.first().cloned().unwrap_or_else(|| json!({}))
+}
+
 #[derive(Clone)]
 struct CallContext {
-    device: Device,
+    actions: Actions,
     session: Session,
     uuid: String,
     agent: String,
@@ -455,14 +544,15 @@ impl CallContext {
         let in_parent = req
             .and_then(|r| r.get("main_request_uuid"))
             .is_some_and(|m| !m.is_null());
-        let params = data.first().cloned().unwrap_or_else(|| json!({}));
         let method = self.method;
-        let reply = if device::always_async(method) || (in_parent && !device::never_async(method)) {
+        let actions = &self.actions;
+        let reply = if actions.always_async(method) || (in_parent && !actions.never_async(method)) {
             let ctx = self.clone();
             let req_id2 = req_id.clone();
-            let running = device::running_message(method, &params);
+            let running = actions.running_message(method, data);
+            let data = data.to_vec();
             tokio::spawn(async move {
-                let done = ctx.device.perform(method, &params).await;
+                let done = ctx.actions.perform(method, &data).await;
                 ctx.notify(done.reply.with_req_id(req_id2)).await;
                 if let Some(a) = done.then {
                     let _ = ctx.after.send(a);
@@ -474,7 +564,7 @@ impl CallContext {
                 req_id,
             }
         } else {
-            let done = self.device.perform(method, &params).await;
+            let done = actions.perform(method, data).await;
             if let Some(a) = done.then {
                 let _ = self.after.send(a);
             }

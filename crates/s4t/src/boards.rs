@@ -15,7 +15,8 @@ use crate::serve::{init_logging, say};
 
 #[derive(Args, Debug)]
 pub struct AgentArgs {
-    /// Where the agent keeps its state (settings.json unless --settings).
+    /// Where the agent keeps its state (settings.json unless --settings) and its plugins
+    /// (plugins.json, plugins/<uuid>/), as Lightning-rod's home (/var/lib/iotronic) does.
     #[arg(long, env = "S4T_AGENT_DIR", default_value = "/var/lib/s4t-agent")]
     data_dir: PathBuf,
     /// The settings file. Point it at a Lightning-rod's /etc/iotronic/settings.json to take over
@@ -51,6 +52,9 @@ pub struct AgentArgs {
     /// The name DevicePing reports (default: this host's name).
     #[arg(long)]
     hostname: Option<String>,
+    /// The Python interpreter that runs plugins (one process per plugin).
+    #[arg(long, env = "S4T_AGENT_PYTHON", default_value = "python3")]
+    python: PathBuf,
 }
 
 fn host_name() -> String {
@@ -126,6 +130,8 @@ pub async fn agent(args: AgentArgs) -> anyhow::Result<()> {
     config.tls_insecure = args.insecure;
     config.extra_ca_pem = extra_ca_pem;
     config.ping_interval = Duration::from_secs(args.ping_interval);
+    config.data_dir = Some(args.data_dir.clone());
+    config.python = args.python.clone();
     if args.insecure {
         tracing::warn!("--insecure: the cloud's TLS certificate is not verified");
     }

@@ -247,17 +247,19 @@ async fn start_dev_boards(
                 .await
                 .with_context(|| format!("cannot create {name}"))?;
         }
+        let board_dir = data_dir.join("boards").join(&name);
         let settings = std::sync::Arc::new(s4t_agent::FileSettings::new(
-            data_dir.join("boards").join(&name).join("settings.json"),
+            board_dir.join("settings.json"),
         ));
         crate::boards::prepare_first_boot(settings.as_ref(), &code, &running.board_url)?;
-        let config = s4t_agent::AgentConfig::new(
+        let mut config = s4t_agent::AgentConfig::new(
             settings,
             s4t_agent::Device {
                 hostname: name.clone(),
                 policy: s4t_agent::DevicePolicy::default(),
             },
         );
+        config.data_dir = Some(board_dir);
         agents.push(s4t_agent::spawn(config));
     }
     Ok(agents)

@@ -1,0 +1,1 @@
+"""Lightning-rod modules: only the plugin API is provided by s4t agent."""

@@ -1,0 +1,166 @@
+"""s4t agent's plugin runner: runs one Lightning-rod plugin in this process.
+
+The agent starts ``python3 s4t_plugin_runner.py`` with the job as one JSON object on stdin:
+``{"mode": "call"|"async", "uuid": ..., "name": ..., "file": ..., "params": ...}``. It loads the
+plugin file, builds ``Worker(uuid, name, q_result, params)`` and starts it.
+
+What the agent reads on stdout is one JSON line:
+
+- ``{"event": "started"}``: an asynchronous plugin is running (PluginStart, PluginReboot);
+- ``{"event": "result", "value": ...}``: the first item a callable plugin put (PluginCall);
+- ``{"event": "error", "stage": "load"|"run", "message": ...}``: the plugin could not be loaded
+  or built, or it failed before it gave a result.
+
+Everything else (the plugin's prints, its log, tracebacks) goes to stderr, which the agent keeps
+in the plugin's log file. The process ends when the worker thread ends. SIGTERM calls the
+worker's ``stop()`` (``_is_running = False``); the agent kills the process if it lingers. If the
+agent itself goes away, the plugin is stopped the same way.
+"""
+
+import importlib.util
+import json
+import logging
+import os
+import queue
+import signal
+import sys
+import threading
+import traceback
+
+# How long an orphaned plugin (its agent died) gets to end after stop().
+ORPHAN_GRACE = 2.0
+POLL = 0.2
+
+
+def text_of(err):
+    return str(err) or type(err).__name__
+
+
+def main():
+    # Plugin files are rewritten in place on PluginInject: never run a stale cached copy.
+    sys.dont_write_bytecode = True
+    # The protocol gets a private copy of stdout; fd 1 becomes the log, so a plugin's print()
+    # cannot garble what the agent reads.
+    proto = os.fdopen(os.dup(1), "w", encoding="utf-8")
+    os.dup2(2, 1)
+    try:
+        sys.stdout.reconfigure(line_buffering=True)
+        sys.stderr.reconfigure(line_buffering=True)
+    except AttributeError:
+        pass
+
+    def emit(event):
+        try:
+            line = json.dumps(event)
+        except (TypeError, ValueError):
+            # Not JSON: the reply carries its text.
+            event = dict(event, value=str(event.get("value")))
+            line = json.dumps(event)
+        proto.write(line + "\n")
+        proto.flush()
+
+    job = json.loads(sys.stdin.buffer.read().decode("utf-8"))
+    here = os.path.dirname(os.path.abspath(__file__))
+    sys.path.append(os.path.join(here, "fallback"))
+    logging.basicConfig(
+        level=logging.INFO,
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    mode, uuid, name = job["mode"], job["uuid"], job["name"]
+    params = job.get("params")
+    log = logging.getLogger("s4t.plugin")
+    log.info("plugin %s (%s): %s", name, uuid, "PluginCall" if mode == "call" else "start")
+
+    q_result = queue.Queue() if mode == "call" else None
+    try:
+        spec = importlib.util.spec_from_file_location("plugin", job["file"])
+        module = importlib.util.module_from_spec(spec)
+        sys.modules["plugin"] = module
+        spec.loader.exec_module(module)
+        if q_result is None:
+            worker = module.Worker(uuid, name, params=params)
+        else:
+            worker = module.Worker(uuid, name, q_result=q_result, params=params)
+    except BaseException as err:
+        traceback.print_exc()
+        emit({"event": "error", "stage": "load", "message": text_of(err)})
+        return 1
+
+    failures = []
+    plugin_run = worker.run
+
+    def guarded_run():
+        try:
+            plugin_run()
+        except BaseException as err:
+            failures.append(err)
+            raise
+
+    worker.run = guarded_run
+    stopping = threading.Event()
+
+    def stop(*_):
+        if stopping.is_set():
+            return
+        stopping.set()
+        log.info("plugin %s (%s): stopping", name, uuid)
+        try:
+            worker.stop()
+        except Exception:
+            traceback.print_exc()
+
+    signal.signal(signal.SIGTERM, stop)
+    parent = os.getppid()
+    try:
+        worker.start()
+    except BaseException as err:
+        traceback.print_exc()
+        emit({"event": "error", "stage": "load", "message": text_of(err)})
+        return 1
+
+    answered = q_result is None
+    if answered:
+        emit({"event": "started"})
+    orphaned_at = None
+    while True:
+        if not answered:
+            try:
+                emit({"event": "result", "value": q_result.get(timeout=POLL)})
+                answered = True
+                continue
+            except queue.Empty:
+                pass
+        else:
+            worker.join(POLL)
+        if not worker.is_alive():
+            if not answered:
+                try:
+                    emit({"event": "result", "value": q_result.get_nowait()})
+                except queue.Empty:
+                    if failures:
+                        err = failures[0]
+                        message = "%s: %s" % (type(err).__name__, err)
+                    else:
+                        message = "the plugin ended without putting a result"
+                    emit({"event": "error", "stage": "run", "message": message})
+            break
+        if orphaned_at is None and os.getppid() != parent:
+            log.warning("plugin %s (%s): the agent is gone", name, uuid)
+            stop()
+            orphaned_at = 0.0
+        elif orphaned_at is not None:
+            orphaned_at += POLL
+            if orphaned_at >= ORPHAN_GRACE:
+                break
+    log.info("plugin %s (%s): ended", name, uuid)
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    code = main()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # The worker thread has ended (or the agent is gone): threads the plugin left behind do not
+    # keep the process alive.
+    os._exit(code)

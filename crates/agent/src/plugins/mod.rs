@@ -1,0 +1,502 @@
+//! Plugins, as Lightning-rod 0.5.0 runs them: the same procedures (`PluginInject`,
+//! `PluginStart`, `PluginStop`, `PluginCall`, `PluginReboot`, `PluginStatus`, `PluginRemove`), the
+//! same files under the data dir (`plugins.json`, `plugins/<uuid>/<uuid>.py` and `.json`) and the
+//! same replies, for plugins written against Lightning-rod's plugin API.
+//!
+//! Unlike Lightning-rod, each plugin runs in its own `python3` process ([`worker`]), hosted by a
+//! runner shipped inside the agent ([`runtime`]): stopping a plugin terminates its process, and a
+//! plugin that crashes or hangs cannot take the agent down. Its stderr (prints, logging,
+//! tracebacks) goes to `plugins/<uuid>/<uuid>.log`.
+//!
+//! Parts: [`conf`] reads and writes `plugins.json`; [`decide`] says which reply for which state
+//! (pure).
+
+pub mod conf;
+pub mod decide;
+pub mod runtime;
+pub mod worker;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde_json::Value;
+
+use s4t_model::board_link::WampMessage;
+
+use crate::settings::SettingsStore;
+use conf::PluginsConf;
+use decide::{First, Live};
+use worker::{Job, Launcher, Mode, Worker};
+
+/// Every plugin procedure the agent registers.
+pub const PLUGIN_METHODS: &[&str] = &[
+    "PluginInject",
+    "PluginStart",
+    "PluginStop",
+    "PluginCall",
+    "PluginReboot",
+    "PluginStatus",
+    "PluginRemove",
+];
+
+/// How long a plugin gets to end after SIGTERM before it is killed.
+pub const STOP_GRACE: Duration = Duration::from_secs(5);
+
+/// One plugin's running process, if any (Lightning-rod's `PLUGINS_THRS[uuid]`). Operations on
+/// one plugin take turns; different plugins do not wait for each other.
+type Slot = Arc<tokio::sync::Mutex<Option<Worker>>>;
+
+/// The plugins of one board.
+pub struct Plugins {
+    home: PathBuf,
+    launcher: Launcher,
+    settings: Arc<dyn SettingsStore>,
+    slots: Mutex<HashMap<String, Slot>>,
+    /// Read-modify-write of plugins.json.
+    conf_lock: Mutex<()>,
+    next_id: AtomicU64,
+    grace: Duration,
+}
+
+fn now() -> String {
+    chrono::Local::now()
+        .format("%Y-%m-%dT%H:%M:%S%.6f")
+        .to_string()
+}
+
+fn live(w: &Option<Worker>) -> Live {
+    match w {
+        None => Live::Absent,
+        Some(w) if w.alive() => Live::Alive,
+        Some(_) => Live::Exited,
+    }
+}
+
+/// `[uuid, params]` after `req`: the uuid (checked) and the parameters (null when absent).
+fn uuid_and_params<'a>(rpc: &str, data: &'a [Value]) -> Result<(&'a str, Value), WampMessage> {
+    let raw = data.first().unwrap_or(&Value::Null);
+    match raw.as_str() {
+        Some(u) if decide::valid_uuid(u) => Ok((u, data.get(1).cloned().unwrap_or(Value::Null))),
+        _ => Err(decide::not_a_uuid(rpc, raw)),
+    }
+}
+
+impl Plugins {
+    /// Opens the plugins of the board whose Lightning-rod home is `home`: installs the Python
+    /// runtime there and creates an empty plugins.json if there is none.
+    pub fn open(
+        home: &Path,
+        python: &Path,
+        settings: Arc<dyn SettingsStore>,
+    ) -> std::io::Result<Plugins> {
+        std::fs::create_dir_all(home.join("plugins"))?;
+        let runtime = runtime::install(home)?;
+        let p = Plugins {
+            home: home.to_path_buf(),
+            launcher: Launcher {
+                python: python.to_path_buf(),
+                runner: runtime.join(runtime::RUNNER),
+                runtime,
+            },
+            settings,
+            slots: Mutex::new(HashMap::new()),
+            conf_lock: Mutex::new(()),
+            next_id: AtomicU64::new(1),
+            grace: STOP_GRACE,
+        };
+        if !p.conf_path().exists() {
+            PluginsConf::default()
+                .save(&p.conf_path())
+                .map_err(std::io::Error::other)?;
+        }
+        Ok(p)
+    }
+
+    /// How long a plugin gets between SIGTERM and SIGKILL (default [`STOP_GRACE`]).
+    pub fn with_stop_grace(mut self, grace: Duration) -> Plugins {
+        self.grace = grace;
+        self
+    }
+
+    pub fn conf_path(&self) -> PathBuf {
+        self.home.join("plugins.json")
+    }
+
+    pub fn dir(&self, uuid: &str) -> PathBuf {
+        self.home.join("plugins").join(uuid)
+    }
+
+    fn source(&self, uuid: &str) -> PathBuf {
+        self.dir(uuid).join(format!("{uuid}.py"))
+    }
+
+    fn params_file(&self, uuid: &str) -> PathBuf {
+        self.dir(uuid).join(format!("{uuid}.json"))
+    }
+
+    /// The plugin's log (its process's stderr).
+    pub fn log(&self, uuid: &str) -> PathBuf {
+        self.dir(uuid).join(format!("{uuid}.log"))
+    }
+
+    fn slot(&self, uuid: &str) -> Slot {
+        let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
+        slots.entry(uuid.to_string()).or_default().clone()
+    }
+
+    fn load_conf(&self) -> Result<PluginsConf, WampMessage> {
+        PluginsConf::load(&self.conf_path()).map_err(WampMessage::error)
+    }
+
+    /// Changes plugins.json under its lock.
+    fn update_conf<T>(&self, f: impl FnOnce(&mut PluginsConf) -> T) -> Result<T, String> {
+        let _guard = self.conf_lock.lock().unwrap_or_else(|p| p.into_inner());
+        let mut conf = PluginsConf::load(&self.conf_path())?;
+        let out = f(&mut conf);
+        conf.save(&self.conf_path())?;
+        Ok(out)
+    }
+
+    /// The board's identity for `pluginApis` (from the settings as they are now).
+    fn board_env(&self) -> Vec<(String, String)> {
+        let doc = self.settings.load().unwrap_or(Value::Null);
+        let board = doc.pointer("/iotronic/board");
+        let mut env = Vec::new();
+        if let Some(u) = board.and_then(|b| b.get("uuid")).and_then(Value::as_str) {
+            env.push(("S4T_BOARD_UUID".into(), u.to_string()));
+        }
+        if let Some(l) = board.and_then(|b| b.get("location")) {
+            env.push(("S4T_BOARD_LOCATION".into(), l.to_string()));
+        }
+        env
+    }
+
+    fn spawn(
+        &self,
+        mode: Mode,
+        uuid: &str,
+        name: &str,
+        params: &Value,
+    ) -> Result<(Worker, tokio::sync::oneshot::Receiver<First>), WampMessage> {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let (dir, source, log) = (self.dir(uuid), self.source(uuid), self.log(uuid));
+        self.launcher
+            .spawn(
+                id,
+                Job {
+                    mode,
+                    uuid,
+                    name,
+                    source: &source,
+                    params,
+                    dir: &dir,
+                    log: &log,
+                    env: self.board_env(),
+                },
+            )
+            .map_err(|e| WampMessage::error(e.to_string()))
+    }
+
+    fn write_params(&self, uuid: &str, params: &Value) -> Result<(), WampMessage> {
+        if params.is_null() {
+            return Ok(());
+        }
+        conf::write_atomically(&self.params_file(uuid), conf::pretty(params).as_bytes())
+            .map_err(|e| WampMessage::error(format!("{}: {e}", self.params_file(uuid).display())))
+    }
+
+    /// Runs one plugin procedure; `data` is what follows `req`.
+    pub async fn perform(&self, rpc: &str, data: &[Value]) -> WampMessage {
+        let reply = match rpc {
+            "PluginInject" => self.inject(data).await,
+            "PluginStart" => self.start(data).await,
+            "PluginStop" => self.stop(data).await,
+            "PluginCall" => self.call(data).await,
+            "PluginReboot" => self.reboot(data).await,
+            "PluginStatus" => self.status(data).await,
+            "PluginRemove" => self.remove(data).await,
+            other => Err(WampMessage::error(format!(
+                "{other} is not a plugin action"
+            ))),
+        };
+        reply.unwrap_or_else(|e| e)
+    }
+
+    async fn inject(&self, data: &[Value]) -> Result<WampMessage, WampMessage> {
+        let plugin = data.first().cloned().unwrap_or(Value::Null);
+        let onboot = data.get(1).cloned().unwrap_or(Value::Bool(false));
+        let field = |k: &str| plugin.get(k).and_then(Value::as_str);
+        let uuid = match plugin.get("uuid") {
+            Some(Value::String(u)) if decide::valid_uuid(u) => u.clone(),
+            other => {
+                let raw = other.cloned().unwrap_or(Value::Null);
+                return Err(decide::inject_error(&format!("{raw} is not a plugin uuid")));
+            }
+        };
+        let name = field("name").unwrap_or_default().to_string();
+        let code = field("code").ok_or_else(|| decide::inject_error("the plugin has no code"))?;
+        let source = s4t_model::pickle::decode_str(code)
+            .map_err(|e| decide::inject_error(&e.to_string()))?;
+        let callable = plugin.get("callable").cloned().unwrap_or(Value::Null);
+        let slot = self.slot(&uuid);
+        let _turn = slot.lock().await;
+        std::fs::create_dir_all(self.dir(&uuid))
+            .and_then(|()| conf::write_atomically(&self.source(&uuid), source.as_bytes()))
+            .map_err(|e| decide::inject_error(&e.to_string()))?;
+        let new = self
+            .update_conf(|c| c.inject(&uuid, &name, onboot, callable, &now()))
+            .map_err(|e| decide::inject_error(&e))?;
+        tracing::info!(plugin = %uuid, %name, new, "plugin injected");
+        Ok(decide::injected(new))
+    }
+
+    async fn start(&self, data: &[Value]) -> Result<WampMessage, WampMessage> {
+        let (uuid, params) = uuid_and_params("PluginStart", data)?;
+        let conf = self.load_conf()?;
+        let entry = conf.entry(uuid);
+        let slot = self.slot(uuid);
+        let mut current = slot.lock().await;
+        let source = self.source(uuid);
+        decide::start(
+            uuid,
+            entry.as_ref(),
+            live(&current),
+            &source,
+            source.exists(),
+        )?;
+        let name = entry.map(|e| e.name).unwrap_or_default();
+        self.write_params(uuid, &params)?;
+        let (worker, first) = self.spawn(Mode::Async, uuid, &name, &params)?;
+        let id = worker.id;
+        *current = Some(worker);
+        drop(current);
+        let first = first
+            .await
+            .unwrap_or_else(|_| First::Ended("no word".into()));
+        let reply = decide::started_reply("PluginStart", uuid, first, "STARTED", &self.log(uuid));
+        if reply.result == s4t_model::resources::Outcome::Success {
+            self.update_conf(|c| c.set_status(uuid, "operative"))
+                .map_err(WampMessage::error)?;
+            tracing::info!(plugin = %uuid, %name, "plugin started");
+        } else {
+            self.forget(uuid, id).await;
+        }
+        Ok(reply)
+    }
+
+    /// Drops a process that failed to start (if it is still the plugin's current one).
+    async fn forget(&self, uuid: &str, id: u64) {
+        let slot = self.slot(uuid);
+        let mut current = slot.lock().await;
+        if current.as_ref().is_some_and(|w| w.id == id) {
+            if let Some(w) = current.take() {
+                w.terminate(self.grace).await;
+            }
+        }
+    }
+
+    async fn stop(&self, data: &[Value]) -> Result<WampMessage, WampMessage> {
+        let (uuid, params) = uuid_and_params("PluginStop", data)?;
+        let slot = self.slot(uuid);
+        decide::stop(uuid, live(&*slot.lock().await))?;
+        // The delay is waited without holding the plugin's turn (a status query still answers).
+        let delay = decide::stop_delay(&params);
+        if delay > 0.0 {
+            tokio::time::sleep(Duration::from_secs_f64(delay)).await;
+        }
+        if let Some(w) = slot.lock().await.take() {
+            w.terminate(self.grace).await;
+        }
+        tracing::info!(plugin = %uuid, "plugin stopped");
+        Ok(WampMessage::success("STOPPED"))
+    }
+
+    async fn call(&self, data: &[Value]) -> Result<WampMessage, WampMessage> {
+        let (uuid, params) = uuid_and_params("PluginCall", data)?;
+        let slot = self.slot(uuid);
+        let mut current = slot.lock().await;
+        let conf = self.load_conf()?;
+        let entry = conf.entry(uuid);
+        let source = self.source(uuid);
+        decide::call(
+            uuid,
+            entry.as_ref(),
+            live(&current),
+            &source,
+            source.exists(),
+        )?;
+        let name = entry.map(|e| e.name).unwrap_or_default();
+        self.write_params(uuid, &params)?;
+        let (worker, first) = self.spawn(Mode::Call, uuid, &name, &params)?;
+        let (id, exit) = (worker.id, worker.exit_watch());
+        *current = Some(worker);
+        drop(current);
+        let first = first
+            .await
+            .unwrap_or_else(|_| First::Ended("no word".into()));
+        match first {
+            First::LoadFailed(_) => self.forget(uuid, id).await,
+            // The worker thread is over and the process exits: once it has, the plugin is DEAD
+            // (not still ALIVE for a moment after the reply).
+            First::RunFailed(_) => {
+                let _ = tokio::time::timeout(self.grace, exit.ended()).await;
+            }
+            _ => {}
+        }
+        Ok(decide::call_reply(first, &self.log(uuid)))
+    }
+
+    async fn reboot(&self, data: &[Value]) -> Result<WampMessage, WampMessage> {
+        let (uuid, params) = uuid_and_params("PluginReboot", data)?;
+        let conf = self.load_conf()?;
+        let entry = conf.entry(uuid);
+        decide::reboot(uuid, entry.as_ref())?;
+        let slot = self.slot(uuid);
+        let mut current = slot.lock().await;
+        if let Some(w) = current.take() {
+            w.terminate(self.grace).await;
+        }
+        let source = self.source(uuid);
+        decide::reboot_source(&source, source.exists())?;
+        let saved = std::fs::read_to_string(self.params_file(uuid))
+            .ok()
+            .and_then(|t| serde_json::from_str(&t).ok());
+        let params = decide::reboot_params(&params, saved);
+        let name = entry.map(|e| e.name).unwrap_or_default();
+        let (worker, first) = self.spawn(Mode::Async, uuid, &name, &params)?;
+        let id = worker.id;
+        *current = Some(worker);
+        drop(current);
+        let first = first
+            .await
+            .unwrap_or_else(|_| First::Ended("no word".into()));
+        let reply = decide::started_reply("PluginReboot", uuid, first, "REBOOTED", &self.log(uuid));
+        if reply.result != s4t_model::resources::Outcome::Success {
+            self.forget(uuid, id).await;
+        }
+        Ok(reply)
+    }
+
+    async fn status(&self, data: &[Value]) -> Result<WampMessage, WampMessage> {
+        let (uuid, _) = uuid_and_params("PluginStatus", data)?;
+        let slot = self.slot(uuid);
+        let current = slot.lock().await;
+        Ok(decide::status(live(&current)))
+    }
+
+    async fn remove(&self, data: &[Value]) -> Result<WampMessage, WampMessage> {
+        let (uuid, _) = uuid_and_params("PluginRemove", data)?;
+        let slot = self.slot(uuid);
+        let mut current = slot.lock().await;
+        let dir = self.dir(uuid);
+        decide::remove(dir.is_dir(), self.conf_path().exists())?;
+        if let Some(w) = current.take() {
+            w.terminate(self.grace).await;
+        }
+        std::fs::remove_dir_all(&dir).map_err(|e| {
+            WampMessage::error(format!(
+                "Removing plugin's files error in {}/: {e}",
+                dir.display()
+            ))
+        })?;
+        let had = self
+            .update_conf(|c| c.remove(uuid))
+            .map_err(|e| WampMessage::error(format!("Updating plugins.json error: {e}")))?;
+        tracing::info!(plugin = %uuid, "plugin removed");
+        Ok(decide::removed(uuid, had))
+    }
+
+    /// Starts again the asynchronous plugins that were running when the agent last stopped
+    /// (`callable` false, `onboot` true, status `operative`), with their saved parameters.
+    pub async fn restart_onboot(&self) {
+        let conf = match self.load_conf() {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::error!(error = %e.message, "plugins.json unreadable; no plugin restarted");
+                return;
+            }
+        };
+        for (uuid, entry) in conf.onboot() {
+            if !decide::valid_uuid(&uuid) {
+                tracing::warn!(plugin = %uuid, "plugins.json: not a plugin uuid; skipped");
+                continue;
+            }
+            let (source, params_file) = (self.source(&uuid), self.params_file(&uuid));
+            let params = match std::fs::read_to_string(&params_file) {
+                Ok(t) => serde_json::from_str(&t).unwrap_or(Value::Null),
+                Err(e) => {
+                    tracing::error!(plugin = %uuid, error = %e, "{} unreadable; not restarted", params_file.display());
+                    continue;
+                }
+            };
+            if !source.exists() {
+                tracing::error!(plugin = %uuid, "{} does not exist; not restarted", source.display());
+                continue;
+            }
+            let slot = self.slot(&uuid);
+            let mut current = slot.lock().await;
+            if live(&current) == Live::Alive {
+                continue;
+            }
+            let (worker, first) = match self.spawn(Mode::Async, &uuid, &entry.name, &params) {
+                Ok(w) => w,
+                Err(e) => {
+                    tracing::error!(plugin = %uuid, error = %e.message, "plugin not restarted");
+                    continue;
+                }
+            };
+            let id = worker.id;
+            *current = Some(worker);
+            drop(current);
+            match first.await {
+                Ok(First::Started) => {
+                    tracing::info!(plugin = %uuid, name = %entry.name, "plugin restarted at boot")
+                }
+                other => {
+                    tracing::error!(plugin = %uuid, outcome = ?other, "plugin failed to restart at boot; see {}", self.log(&uuid).display());
+                    self.forget(&uuid, id).await;
+                }
+            }
+        }
+    }
+
+    /// Stops every plugin process (the agent is stopping). plugins.json is left as it is, so
+    /// the plugins that were running start again with the agent.
+    pub async fn shutdown(&self) {
+        let slots: Vec<Slot> = {
+            let slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
+            slots.values().cloned().collect()
+        };
+        let mut workers = Vec::new();
+        for slot in slots {
+            if let Some(w) = slot.lock().await.take() {
+                w.ask_to_stop();
+                workers.push(w);
+            }
+        }
+        let deadline = tokio::time::Instant::now() + self.grace;
+        for w in &workers {
+            if tokio::time::timeout_at(deadline, w.ended()).await.is_err() {
+                w.kill();
+            }
+        }
+        for w in &workers {
+            w.ended().await;
+        }
+    }
+}
+
+#[cfg(test)]
+pub(crate) fn test_dir(tag: &str) -> PathBuf {
+    use rand::Rng;
+    let d = std::env::temp_dir().join(format!(
+        "s4t-agent-{tag}-{}-{:x}",
+        std::process::id(),
+        rand::thread_rng().gen::<u64>()
+    ));
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}

@@ -1,0 +1,200 @@
+//! One plugin, one `python3` process: started with the runner, stopped with SIGTERM and, after a
+//! grace period, SIGKILL (to its whole process group, so whatever the plugin started goes too).
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::sync::{oneshot, watch};
+
+use super::decide::First;
+
+/// How the runner hosts the plugin.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// PluginCall: a result queue; the first item is the reply.
+    Call,
+    /// PluginStart / PluginReboot / boot: runs until it ends or is stopped.
+    Async,
+}
+
+/// What every plugin process shares.
+#[derive(Debug, Clone)]
+pub struct Launcher {
+    pub python: PathBuf,
+    /// The runtime directory (runner, `iotronic_lightningrod`): the process's `PYTHONPATH`.
+    pub runtime: PathBuf,
+    pub runner: PathBuf,
+}
+
+/// One plugin run.
+pub struct Job<'a> {
+    pub mode: Mode,
+    pub uuid: &'a str,
+    pub name: &'a str,
+    pub source: &'a Path,
+    pub params: &'a Value,
+    /// The plugin's directory: its working directory.
+    pub dir: &'a Path,
+    pub log: &'a Path,
+    /// Extra environment (the board's identity for `pluginApis`).
+    pub env: Vec<(String, String)>,
+}
+
+/// A started process. Its exit is watched by a task that also reaps it.
+#[derive(Debug)]
+pub struct Worker {
+    /// Distinguishes successive processes of one plugin.
+    pub id: u64,
+    pid: Option<u32>,
+    exit: watch::Receiver<Option<String>>,
+}
+
+/// Logs above this size are moved to `<uuid>.log.1` when the plugin starts again.
+const LOG_ROTATE_BYTES: u64 = 1 << 20;
+
+impl Launcher {
+    /// Starts the process; the receiver gets the first thing it says (or how it ended).
+    pub fn spawn(
+        &self,
+        id: u64,
+        job: Job<'_>,
+    ) -> std::io::Result<(Worker, oneshot::Receiver<First>)> {
+        if std::fs::metadata(job.log).is_ok_and(|m| m.len() > LOG_ROTATE_BYTES) {
+            let mut old = job.log.as_os_str().to_owned();
+            old.push(".1");
+            let _ = std::fs::rename(job.log, old);
+        }
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(job.log)?;
+        let pythonpath = match std::env::var_os("PYTHONPATH") {
+            Some(p) if !p.is_empty() => {
+                let mut all = self.runtime.as_os_str().to_owned();
+                all.push(":");
+                all.push(p);
+                all
+            }
+            _ => self.runtime.as_os_str().to_owned(),
+        };
+        let mut cmd = tokio::process::Command::new(&self.python);
+        cmd.arg(&self.runner)
+            .arg(job.uuid)
+            .current_dir(job.dir)
+            .env("PYTHONPATH", pythonpath)
+            .env("PYTHONIOENCODING", "utf-8")
+            .envs(job.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(log))
+            .process_group(0);
+        let mut child = cmd.spawn().map_err(|e| {
+            std::io::Error::new(
+                e.kind(),
+                format!("cannot run {}: {e}", self.python.display()),
+            )
+        })?;
+        let pid = child.id();
+        let request = json!({
+            "mode": match job.mode { Mode::Call => "call", Mode::Async => "async" },
+            "uuid": job.uuid, "name": job.name,
+            "file": job.source.display().to_string(), "params": job.params,
+        })
+        .to_string();
+        let mut stdin = child.stdin.take().expect("piped");
+        let stdout = child.stdout.take().expect("piped");
+        let (first_tx, first_rx) = oneshot::channel();
+        let (exit_tx, exit) = watch::channel(None);
+        tokio::spawn(async move {
+            let _ = stdin.write_all(request.as_bytes()).await;
+            drop(stdin);
+            let mut lines = BufReader::new(stdout).lines();
+            match lines.next_line().await {
+                Ok(Some(line)) => {
+                    let _ = first_tx.send(First::parse(&line));
+                    while let Ok(Some(_)) = lines.next_line().await {}
+                    let status = describe(child.wait().await);
+                    let _ = exit_tx.send(Some(status));
+                }
+                _ => {
+                    let status = describe(child.wait().await);
+                    let _ = exit_tx.send(Some(status.clone()));
+                    let _ =
+                        first_tx.send(First::Ended(format!("the plugin process ended ({status})")));
+                }
+            }
+        });
+        Ok((Worker { id, pid, exit }, first_rx))
+    }
+}
+
+fn describe(r: std::io::Result<std::process::ExitStatus>) -> String {
+    match r {
+        Ok(s) => s.to_string(),
+        Err(e) => format!("not waited for: {e}"),
+    }
+}
+
+fn signal_group(pid: u32, sig: rustix::process::Signal) {
+    if let Some(p) = i32::try_from(pid)
+        .ok()
+        .and_then(rustix::process::Pid::from_raw)
+    {
+        let _ = rustix::process::kill_process_group(p, sig);
+    }
+}
+
+impl Worker {
+    pub fn alive(&self) -> bool {
+        self.exit.borrow().is_none()
+    }
+
+    /// Waits until the process ended.
+    pub async fn ended(&self) {
+        self.exit_watch().ended().await
+    }
+
+    /// Something to wait on for the end of the process, without the worker.
+    pub fn exit_watch(&self) -> ExitWatch {
+        ExitWatch(self.exit.clone())
+    }
+
+    /// Asks the process to stop (SIGTERM: the runner calls the worker's `stop()`).
+    pub fn ask_to_stop(&self) {
+        if let (true, Some(pid)) = (self.alive(), self.pid) {
+            signal_group(pid, rustix::process::Signal::TERM);
+        }
+    }
+
+    /// SIGKILL to the process group.
+    pub fn kill(&self) {
+        if let (true, Some(pid)) = (self.alive(), self.pid) {
+            signal_group(pid, rustix::process::Signal::KILL);
+        }
+    }
+
+    /// Stops the process: SIGTERM, then SIGKILL after `grace`; returns once it ended.
+    pub async fn terminate(&self, grace: Duration) {
+        if !self.alive() {
+            return;
+        }
+        self.ask_to_stop();
+        if tokio::time::timeout(grace, self.ended()).await.is_err() {
+            tracing::warn!(pid = ?self.pid, "plugin did not stop within {grace:?}; killing it");
+            self.kill();
+            self.ended().await;
+        }
+    }
+}
+
+/// The end of a worker's process, to wait for.
+pub struct ExitWatch(watch::Receiver<Option<String>>);
+
+impl ExitWatch {
+    pub async fn ended(mut self) {
+        let _ = self.0.wait_for(Option::is_some).await;
+    }
+}
