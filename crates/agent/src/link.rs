@@ -490,6 +490,12 @@ impl Actions {
         }
     }
 
+    /// Answer RUNNING now and the result through `notify_result`? Inside a parent request
+    /// (`req.main_request_uuid` set), and for the always-asynchronous device actions.
+    fn goes_async(&self, method: &str, in_parent: bool) -> bool {
+        self.always_async(method) || (in_parent && !self.never_async(method))
+    }
+
     fn running_message(&self, method: &str, data: &[Value]) -> String {
         match self {
             Actions::Device(_) => device::running_message(method, &device_params(data)),
@@ -546,7 +552,7 @@ impl CallContext {
             .is_some_and(|m| !m.is_null());
         let method = self.method;
         let actions = &self.actions;
-        let reply = if actions.always_async(method) || (in_parent && !actions.never_async(method)) {
+        let reply = if actions.goes_async(method, in_parent) {
             let ctx = self.clone();
             let req_id2 = req_id.clone();
             let running = actions.running_message(method, data);
@@ -611,6 +617,33 @@ mod tests {
         let (r, data) = split_request(&legacy);
         assert!(r.is_none());
         assert_eq!(data.len(), 1);
+    }
+
+    #[test]
+    fn plugin_procedures_go_async_inside_a_parent_request_only() {
+        let dir = crate::plugins::test_dir("link");
+        let settings = Arc::new(crate::MemorySettings::new(json!({})));
+        let p = Arc::new(Plugins::open(&dir, "python3".as_ref(), settings).unwrap());
+        let plugins = Actions::Plugins(p);
+        let device = Actions::Device(Device {
+            hostname: "b".into(),
+            policy: Default::default(),
+        });
+        for method in plugins::PLUGIN_METHODS {
+            assert!(!plugins.goes_async(method, false), "{method}");
+            assert!(plugins.goes_async(method, true), "{method}");
+            assert_eq!(plugins.running_message(method, &[json!("u")]), *method);
+        }
+        // (method, in a parent request, async)
+        for (method, in_parent, want) in [
+            ("DeviceEcho", false, false),
+            ("DeviceEcho", true, true),
+            ("DeviceReboot", true, false),
+            ("DevicePkgOperation", false, true),
+        ] {
+            assert_eq!(device.goes_async(method, in_parent), want, "{method}");
+        }
+        std::fs::remove_dir_all(dir).unwrap();
     }
 
     #[test]

@@ -1,0 +1,360 @@
+//! Plugins in `s4t agent`, end to end with the real binary: the plugin sources of the stock
+//! Lightning-rod test (`stock_lightningrod.rs`) created and injected through the REST API, then
+//! called, started, queried, stopped and removed with the replies a stock Lightning-rod 0.5.0
+//! gives; a running plugin comes back after the agent is killed and started again; a plugin that
+//! raises gives an ERROR and leaves the agent serving. Plugins run with `python3` from PATH.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+mod common;
+use common::{free_port, Proc};
+
+const BIN: &str = env!("CARGO_BIN_EXE_s4t");
+
+/// The callable plugin of the stock test: answers with its parameters.
+const ECHO_PLUGIN: &str = r#"# café 漢字: any Unicode travels
+from iotronic_lightningrod.modules.plugins import Plugin
+
+
+class Worker(Plugin.Plugin):
+    def __init__(self, uuid, name, q_result=None, params=None):
+        super(Worker, self).__init__(uuid, name, q_result, params)
+
+    def run(self):
+        self.q_result.put('echo: ' + str(self.params))
+"#;
+
+/// The asynchronous plugin of the stock test: runs until stopped.
+const TICKER_PLUGIN: &str = r#"# café 漢字: any Unicode travels
+import time
+from iotronic_lightningrod.modules.plugins import Plugin
+
+
+class Worker(Plugin.Plugin):
+    def __init__(self, uuid, name, q_result=None, params=None):
+        super(Worker, self).__init__(uuid, name, q_result, params)
+
+    def run(self):
+        while self._is_running:
+            time.sleep(0.05)
+"#;
+
+/// A callable plugin whose `run()` raises.
+const RAISING_PLUGIN: &str = r#"from iotronic_lightningrod.modules.plugins import Plugin
+
+
+class Worker(Plugin.Plugin):
+    def run(self):
+        raise RuntimeError("sensor unplugged: café 漢字")
+"#;
+
+fn temp_dir(tag: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("s4t-e2e-{tag}-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// Starts `s4t cloud`; its REST base URL.
+fn start_cloud(dir: &Path, api_port: u16, wamp_port: u16) -> (Proc, String) {
+    let mut child = Command::new(BIN)
+        .args(["cloud", "--data-dir"])
+        .arg(dir)
+        .args(["--api-addr", &format!("127.0.0.1:{api_port}")])
+        .args(["--wamp-addr", &format!("127.0.0.1:{wamp_port}")])
+        .args(["--wamp-ping-interval", "1"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut api = None;
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        if let Some(rest) = line.strip_prefix("s4t cloud: REST API on ") {
+            api = Some(rest.trim().to_string());
+        }
+        if line.contains("board WAMP router on") {
+            break;
+        }
+    }
+    std::thread::spawn(move || for _ in lines {});
+    (Proc(child), api.expect("the cloud printed its API address"))
+}
+
+fn start_agent(dir: &Path, wamp_port: u16) -> Proc {
+    Proc(
+        Command::new(BIN)
+            .args(["agent", "--data-dir"])
+            .arg(dir)
+            .args(["--code", "PLUGINS-E2E"])
+            .args(["--cloud", &format!("ws://127.0.0.1:{wamp_port}/")])
+            .args(["--ping-interval", "1", "--python", "python3"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    )
+}
+
+struct Api {
+    base: String,
+    token: String,
+    http: reqwest::Client,
+}
+
+impl Api {
+    async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
+        let mut req = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .header("X-Auth-Token", &self.token);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send().await.unwrap();
+        let status = resp.status().as_u16();
+        (status, resp.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn wait_status(&self, status: &str, limit: Duration) {
+        let start = Instant::now();
+        loop {
+            let (_, b) = self.call(reqwest::Method::GET, "/v1/boards/pb", None).await;
+            if b["status"] == status {
+                return;
+            }
+            assert!(start.elapsed() < limit, "board not {status}: {b}");
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+
+    async fn create_plugin(&self, name: &str, callable: bool, code: &str) -> String {
+        let (status, p) = self
+            .call(
+                reqwest::Method::POST,
+                "/v1/plugins",
+                Some(json!({"name": name, "callable": callable, "code": code})),
+            )
+            .await;
+        assert_eq!(status, 201, "{p}");
+        p["uuid"].as_str().unwrap().to_string()
+    }
+
+    async fn inject(&self, plugin: &str, onboot: bool) -> (u16, Value) {
+        self.call(
+            reqwest::Method::PUT,
+            "/v1/boards/pb/plugins",
+            Some(json!({"plugin": plugin, "onboot": onboot})),
+        )
+        .await
+    }
+
+    async fn action(&self, plugin: &str, action: &str, params: Value) -> (u16, Value) {
+        self.call(
+            reqwest::Method::POST,
+            &format!("/v1/boards/pb/plugins/{plugin}"),
+            Some(json!({"action": action, "parameters": params})),
+        )
+        .await
+    }
+}
+
+/// How many processes have `arg` on their command line (plugin processes carry their uuid).
+fn processes_with(arg: &str) -> usize {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| std::fs::read(e.ok()?.path().join("cmdline")).ok())
+        .filter(|cmd| cmd.split(|b| *b == 0).any(|a| a == arg.as_bytes()))
+        .count()
+}
+
+async fn wait_processes(arg: &str, n: usize) {
+    let start = Instant::now();
+    while processes_with(arg) != n {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "{} processes for {arg}, expected {n}",
+            processes_with(arg)
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn plugins_json(agent_dir: &Path) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(agent_dir.join("plugins.json")).unwrap()).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lightning_rod_plugins_run_in_s4t_agent() {
+    let cloud_dir = temp_dir("plugins-cloud");
+    let agent_dir = temp_dir("plugins-agent");
+    let (api_port, wamp_port) = (free_port(), free_port());
+    let (_cloud, base) = start_cloud(&cloud_dir, api_port, wamp_port);
+    let token = std::fs::read_to_string(cloud_dir.join("admin-token"))
+        .unwrap()
+        .trim()
+        .to_string();
+    let api = Api {
+        base,
+        token,
+        http: reqwest::Client::new(),
+    };
+    let (status, body) = api
+        .call(
+            reqwest::Method::POST,
+            "/v1/boards",
+            Some(
+                json!({"name": "pb", "code": "PLUGINS-E2E", "type": "virtual",
+                "location": [{"latitude": "38.19", "longitude": "15.55", "altitude": "10"}]}),
+            ),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let mut agent = start_agent(&agent_dir, wamp_port);
+    api.wait_status("online", Duration::from_secs(15)).await;
+
+    let echo = api.create_plugin("echo", true, ECHO_PLUGIN).await;
+    let ticker = api.create_plugin("ticker", false, TICKER_PLUGIN).await;
+    let raiser = api.create_plugin("raiser", true, RAISING_PLUGIN).await;
+    for (name, uuid, onboot) in [("echo", &echo, false), ("ticker", &ticker, true)] {
+        assert_eq!(
+            api.inject(name, onboot).await,
+            (200, json!("PluginInject result: INJECTED")),
+            "{name}"
+        );
+        let file = agent_dir.join(format!("plugins/{uuid}/{uuid}.py"));
+        let written = std::fs::read_to_string(&file).unwrap();
+        assert!(written.contains("café 漢字"), "{written}");
+    }
+    assert_eq!(
+        api.inject("echo", false).await,
+        (200, json!("PluginInject result: UPDATED"))
+    );
+    let conf = plugins_json(&agent_dir);
+    assert_eq!(conf["plugins"][&echo]["status"], "updated", "{conf}");
+    assert_eq!(conf["plugins"][&ticker]["status"], "injected", "{conf}");
+    assert_eq!(conf["plugins"][&ticker]["callable"], false, "{conf}");
+
+    // The stock test's flow, with its replies.
+    assert_eq!(
+        api.action("echo", "PluginCall", json!({"say": "hi"})).await,
+        (200, json!("echo: {'say': 'hi'}"))
+    );
+    assert_eq!(
+        api.action("echo", "PluginCall", json!({"say": "café 漢字"}))
+            .await,
+        (200, json!("echo: {'say': 'café 漢字'}"))
+    );
+    assert_eq!(
+        api.action("ticker", "PluginStart", json!({})).await,
+        (200, json!("STARTED"))
+    );
+    assert_eq!(
+        api.action("ticker", "PluginStatus", json!({})).await,
+        (200, json!("ALIVE"))
+    );
+    assert_eq!(
+        plugins_json(&agent_dir)["plugins"][&ticker]["status"],
+        "operative"
+    );
+    let (status, body) = api.action("ticker", "PluginStart", json!({})).await;
+    assert_eq!(status, 500, "{body}");
+    assert!(body.to_string().contains("ALREADY STARTED!"), "{body}");
+
+    assert_eq!(processes_with(&ticker), 1);
+
+    // The agent dies and comes back: the running onboot plugin runs again (once: the orphaned
+    // process of the dead agent stops by itself).
+    agent.kill9();
+    api.wait_status("offline", Duration::from_secs(10)).await;
+    let _agent = start_agent(&agent_dir, wamp_port);
+    api.wait_status("online", Duration::from_secs(15)).await;
+    let start = Instant::now();
+    loop {
+        let (status, body) = api.action("ticker", "PluginStatus", json!({})).await;
+        assert_eq!(status, 200, "{body}");
+        if body == "ALIVE" {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "the onboot plugin did not come back: {body}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    wait_processes(&ticker, 1).await;
+
+    assert_eq!(
+        api.action("ticker", "PluginStop", json!({})).await,
+        (200, json!("STOPPED"))
+    );
+    assert_eq!(
+        api.action("ticker", "PluginStatus", json!({})).await,
+        (200, json!("DEAD"))
+    );
+    assert_eq!(processes_with(&ticker), 0);
+    // Lightning-rod's WARNING is a 200 with its text.
+    assert_eq!(
+        api.action("ticker", "PluginStop", json!({})).await,
+        (
+            200,
+            json!(format!("PluginStop - WARNING {ticker}  is not running!"))
+        )
+    );
+
+    // A plugin that raises: an ERROR (500 through the API), the agent keeps serving.
+    assert_eq!(
+        api.inject("raiser", false).await,
+        (200, json!("PluginInject result: INJECTED"))
+    );
+    let (status, body) = api.action("raiser", "PluginCall", json!({})).await;
+    assert_eq!(status, 500, "{body}");
+    assert!(
+        body.to_string()
+            .contains("RuntimeError: sensor unplugged: café 漢字"),
+        "{body}"
+    );
+    let log =
+        std::fs::read_to_string(agent_dir.join(format!("plugins/{raiser}/{raiser}.log"))).unwrap();
+    assert!(log.contains("Traceback"), "{log}");
+    let (status, body) = api
+        .call(
+            reqwest::Method::POST,
+            "/v1/boards/pb/action",
+            Some(json!({"action": "DevicePing", "parameters": {}})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        api.action("echo", "PluginCall", json!({"say": "still here"}))
+            .await,
+        (200, json!("echo: {'say': 'still here'}"))
+    );
+
+    // Remove: files and entries gone.
+    for (name, uuid) in [("echo", &echo), ("ticker", &ticker), ("raiser", &raiser)] {
+        let (status, body) = api
+            .call(
+                reqwest::Method::DELETE,
+                &format!("/v1/boards/pb/plugins/{name}"),
+                None,
+            )
+            .await;
+        assert_eq!(status, 204, "{name}: {body}");
+        assert!(!agent_dir.join("plugins").join(uuid).exists(), "{name}");
+    }
+    assert_eq!(plugins_json(&agent_dir), json!({"plugins": {}}));
+    let (_, injections) = api
+        .call(reqwest::Method::GET, "/v1/boards/pb/plugins", None)
+        .await;
+    assert_eq!(injections["injections"], json!([]), "{injections}");
+
+    drop(_agent);
+    let _ = std::fs::remove_dir_all(cloud_dir);
+    let _ = std::fs::remove_dir_all(agent_dir);
+}
