@@ -43,6 +43,8 @@ pub struct AgentConfig {
     /// The board's data dir (Lightning-rod's `lightningrod_home`): `plugins.json` and
     /// `plugins/<uuid>/`. None: the board offers no plugins (simulated boards).
     pub data_dir: Option<PathBuf>,
+    /// Without a data dir: answer plugin procedures from memory (simulated boards).
+    pub simulated_plugins: bool,
     /// The Python interpreter plugins run with.
     pub python: PathBuf,
 }
@@ -69,6 +71,7 @@ impl AgentConfig {
             backoff_min: Duration::from_millis(250),
             backoff_max: Duration::from_secs(30),
             data_dir: None,
+            simulated_plugins: false,
             python: PathBuf::from("python3"),
         }
     }
@@ -400,6 +403,11 @@ async fn serve(
         for method in plugins::PLUGIN_METHODS {
             procedures.push((method, Actions::Plugins(p.clone())));
         }
+    } else if config.simulated_plugins {
+        let p = Arc::new(plugins::simulated::SimulatedPlugins::default());
+        for method in plugins::PLUGIN_METHODS {
+            procedures.push((method, Actions::Simulated(p.clone())));
+        }
     }
     for (method, actions) in procedures {
         let ctx = CallContext {
@@ -471,6 +479,7 @@ async fn serve(
 enum Actions {
     Device(Device),
     Plugins(Arc<Plugins>),
+    Simulated(Arc<plugins::simulated::SimulatedPlugins>),
 }
 
 impl Actions {
@@ -478,7 +487,7 @@ impl Actions {
     fn always_async(&self, method: &str) -> bool {
         match self {
             Actions::Device(_) => device::always_async(method),
-            Actions::Plugins(_) => false,
+            Actions::Plugins(_) | Actions::Simulated(_) => false,
         }
     }
 
@@ -486,7 +495,7 @@ impl Actions {
     fn never_async(&self, method: &str) -> bool {
         match self {
             Actions::Device(_) => device::never_async(method),
-            Actions::Plugins(_) => false,
+            Actions::Plugins(_) | Actions::Simulated(_) => false,
         }
     }
 
@@ -499,7 +508,7 @@ impl Actions {
     fn running_message(&self, method: &str, data: &[Value]) -> String {
         match self {
             Actions::Device(_) => device::running_message(method, &device_params(data)),
-            Actions::Plugins(_) => method.to_string(),
+            Actions::Plugins(_) | Actions::Simulated(_) => method.to_string(),
         }
     }
 
@@ -508,6 +517,10 @@ impl Actions {
             Actions::Device(d) => d.perform(method, &device_params(data)).await,
             Actions::Plugins(p) => Performed {
                 reply: p.perform(method, data).await,
+                then: None,
+            },
+            Actions::Simulated(p) => Performed {
+                reply: p.perform(method, data),
                 then: None,
             },
         }

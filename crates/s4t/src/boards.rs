@@ -170,6 +170,9 @@ pub struct SwarmArgs {
     /// Create the boards through this REST API first (with --token), named swarm-CODE.
     #[arg(long, requires = "token")]
     api: Option<String>,
+    /// With --api: put the boards in this fleet (created when missing).
+    #[arg(long, requires = "api")]
+    fleet: Option<String>,
     /// API token for --api.
     #[arg(long, env = "S4T_TOKEN", hide_env_values = true)]
     token: Option<String>,
@@ -191,8 +194,23 @@ pub struct SwarmArgs {
     exit_when_online: bool,
 }
 
-async fn create_swarm_boards(api: &str, token: &str, codes: &[String]) -> anyhow::Result<()> {
+async fn create_swarm_boards(
+    api: &str,
+    token: &str,
+    codes: &[String],
+    fleet: Option<&str>,
+) -> anyhow::Result<()> {
     let client = s4t_client::Client::new(api, Some(token.to_string()))?;
+    if let Some(f) = fleet {
+        if client.get(&format!("v1/fleets/{f}")).await.is_err() {
+            let body = serde_json::json!({"name": f});
+            client
+                .call(s4t_client::Method::POST, "/v1/fleets", Some(&body))
+                .await
+                .map_err(|e| anyhow::anyhow!("creating fleet {f}: {e}"))?;
+        }
+    }
+    let fleet = fleet.map(str::to_string);
     let existing: std::collections::HashSet<String> = client
         .list_all("/v1/boards?fields=code", "boards")
         .await
@@ -206,10 +224,12 @@ async fn create_swarm_boards(api: &str, token: &str, codes: &[String]) -> anyhow
     for chunk in todo.chunks(todo.len().div_ceil(16).max(1)) {
         let client = client.clone();
         let chunk: Vec<String> = chunk.iter().map(|s| s.to_string()).collect();
+        let fleet = fleet.clone();
         set.spawn(async move {
             for code in chunk {
                 let body = serde_json::json!({"name": format!("swarm-{code}").to_lowercase(), "code": code,
-                    "type": "virtual", "location": [{"latitude": "0", "longitude": "0", "altitude": "0"}]});
+                    "type": "virtual", "fleet": fleet,
+                    "location": [{"latitude": "0", "longitude": "0", "altitude": "0"}]});
                 client
                     .call(s4t_client::Method::POST, "/v1/boards", Some(&body))
                     .await
@@ -239,7 +259,7 @@ pub async fn swarm(args: SwarmArgs) -> anyhow::Result<()> {
         .map(|i| format!("{}{i}", args.code_prefix))
         .collect();
     if let (Some(api), Some(token)) = (&args.api, &args.token) {
-        create_swarm_boards(api, token, &codes).await?;
+        create_swarm_boards(api, token, &codes, args.fleet.as_deref()).await?;
     }
     let started = Instant::now();
     let mut handles = Vec::with_capacity(codes.len());
@@ -257,6 +277,7 @@ pub async fn swarm(args: SwarmArgs) -> anyhow::Result<()> {
             },
         );
         config.tls_insecure = args.insecure;
+        config.simulated_plugins = true;
         config.ping_interval = Duration::from_secs(args.ping_interval.max(1));
         config.backoff_min = Duration::from_secs(1);
         if args.source_ips > 1 {

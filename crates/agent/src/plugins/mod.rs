@@ -14,6 +14,7 @@
 pub mod conf;
 pub mod decide;
 pub mod runtime;
+pub mod simulated;
 pub mod worker;
 
 use std::collections::HashMap;
