@@ -185,33 +185,32 @@ impl Conductor {
         }
     }
 
-    /// Records a step of a larger operation that was not run on this board (offline, or the
-    /// operation stopped), so the board is reported, never silently skipped.
-    pub async fn record_not_run(
+    /// Only the board call of a request already recorded (batched bookkeeping): the outcome and
+    /// the message as text; link failures are ERROR outcomes.
+    pub async fn call_recorded(
         &self,
         board: &Board,
         method: &str,
-        parent: &str,
-        why: &str,
-    ) -> Result<(), ApiError> {
-        let request = self
-            .store
-            .open_request(
-                &NewRequest {
-                    destination_uuid: Some(board.uuid.clone()),
-                    main_request_uuid: Some(parent.to_string()),
-                    pending_requests: 0,
-                    project: board.project.clone(),
-                    request_type: 0,
-                    action: method.to_string(),
-                },
-                &board.uuid,
-            )
-            .await?;
-        self.store
-            .close_request(&request.uuid, &board.uuid, Outcome::Warning, why)
-            .await?;
-        Ok(())
+        args: Vec<Value>,
+        request: &s4t_model::resources::Request,
+        timeout: std::time::Duration,
+    ) -> (Outcome, String) {
+        let mut req = s4t_model::board_link::request_dict(request);
+        req["main_request_uuid"] = Value::Null;
+        match tokio::time::timeout(timeout, self.link.call(board, method, req, args)).await {
+            Ok(Ok(reply)) => {
+                let text = match reply.message {
+                    Value::String(s) => s,
+                    other => other.to_string(),
+                };
+                (reply.outcome, text)
+            }
+            Ok(Err(e)) => (Outcome::Error, e.to_string()),
+            Err(_) => (
+                Outcome::Error,
+                format!("no answer within {} s", timeout.as_secs()),
+            ),
+        }
     }
 
     pub fn store(&self) -> &Store {

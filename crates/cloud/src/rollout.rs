@@ -6,12 +6,13 @@
 use std::time::Duration;
 
 use s4t_model::board_link::{plugin_action_args, plugin_payload};
-use s4t_model::resources::{Board, Plugin, Request};
+use s4t_model::resources::{Board, Outcome, Plugin, Request};
 use s4t_model::rollout::{Operation, RolloutOptions, Tally};
+use s4t_store::batch::Closed;
 use s4t_store::requests::NewRequest;
 
 use crate::api::ApiError;
-use crate::conductor::{Conductor, ExecOptions};
+use crate::conductor::Conductor;
 
 /// Records the parent request and starts the rollout; returns the parent at once.
 pub async fn start(
@@ -70,21 +71,61 @@ async fn run(
     operation: &Operation,
     options: &RolloutOptions,
 ) -> Tally {
+    match run_batches(conductor, parent, boards, plugin, operation, options).await {
+        Ok(t) => t,
+        Err(e) => {
+            tracing::error!(request = %parent, error = %e, "rollout stopped: the store failed");
+            Tally::default()
+        }
+    }
+}
+
+/// Records boards that are not called (offline, or after a stop) as WARNING results.
+async fn not_run(
+    conductor: &Conductor,
+    parent: &str,
+    method: &str,
+    boards: &[Board],
+    why: impl Fn(&Board) -> String,
+) -> Result<(), s4t_store::StoreError> {
+    let store = conductor.store();
+    let keys: Vec<(String, Option<String>)> = boards
+        .iter()
+        .map(|b| (b.uuid.clone(), b.project.clone()))
+        .collect();
+    let requests = store.open_sub_requests(parent, method, &keys).await?;
+    let closed: Vec<Closed> = boards
+        .iter()
+        .zip(requests)
+        .map(|(b, r)| Closed {
+            request_uuid: r.uuid,
+            board_uuid: b.uuid.clone(),
+            outcome: Outcome::Warning,
+            message: why(b),
+        })
+        .collect();
+    store.close_sub_requests(parent, &closed).await
+}
+
+async fn run_batches(
+    conductor: &Conductor,
+    parent: &str,
+    boards: Vec<Board>,
+    plugin: &Plugin,
+    operation: &Operation,
+    options: &RolloutOptions,
+) -> Result<Tally, s4t_store::StoreError> {
     let method = operation.board_method().to_string();
+    let store = conductor.store();
     let mut tally = Tally::default();
     let (online, offline): (Vec<Board>, Vec<Board>) =
         boards.into_iter().partition(|b| b.status.is_connected());
-    for b in &offline {
-        let why = format!("not called: the board is {}", b.status);
-        if let Err(e) = conductor.record_not_run(b, &method, parent, &why).await {
-            tracing::error!(board = %b.uuid, error = %e.message, "cannot record a board the rollout skipped");
-        }
-        tally.offline += 1;
-    }
-    let exec = ExecOptions {
-        parent: Some(parent.to_string()),
-        timeout: Some(Duration::from_secs(options.board_timeout_secs)),
-    };
+    not_run(conductor, parent, &method, &offline, |b| {
+        format!("not called: the board is {}", b.status)
+    })
+    .await?;
+    tally.offline = offline.len();
+    let timeout = Duration::from_secs(options.board_timeout_secs);
     let args = board_args(operation, plugin);
     let mut rest = online.into_iter();
     loop {
@@ -92,54 +133,67 @@ async fn run(
         if batch.is_empty() {
             break;
         }
+        let keys: Vec<(String, Option<String>)> = batch
+            .iter()
+            .map(|b| (b.uuid.clone(), b.project.clone()))
+            .collect();
+        let requests = store.open_sub_requests(parent, &method, &keys).await?;
         let mut calls = tokio::task::JoinSet::new();
-        for b in batch {
-            let (conductor, method, args, exec) = (
-                conductor.clone(),
-                method.clone(),
-                args.clone(),
-                exec.clone(),
-            );
+        for (b, r) in batch.into_iter().zip(requests) {
+            let (conductor, method, args) = (conductor.clone(), method.clone(), args.clone());
             calls.spawn(async move {
-                let outcome = conductor.execute_with(&b, &method, args, &exec).await;
-                (b, outcome)
+                let (outcome, message) = conductor
+                    .call_recorded(&b, &method, args, &r, timeout)
+                    .await;
+                (b, r, outcome, message)
             });
         }
+        let mut closed = Vec::new();
+        let mut injected = Vec::new();
         while let Some(done) = calls.join_next().await {
-            let Ok((board, outcome)) = done else {
-                tally.failed += 1;
+            let Ok((board, request, outcome, message)) = done else {
                 continue;
             };
             match outcome {
-                Ok(_) => {
+                Outcome::Success | Outcome::Warning => {
                     tally.succeeded += 1;
-                    if let Operation::Inject { onboot, .. } = operation {
-                        if let Err(e) = conductor
-                            .store()
-                            .upsert_injection(&board.uuid, &plugin.uuid, *onboot)
-                            .await
-                        {
-                            tracing::error!(board = %board.uuid, error = %e, "injection not recorded");
-                        }
-                    }
+                    injected.push(board.uuid.clone());
                 }
-                Err(_) => tally.failed += 1,
+                Outcome::Error => tally.failed += 1,
+                // Asked to answer at once, a board still went asynchronous: its own
+                // notify_result completes this sub-request.
+                Outcome::Running => {
+                    tally.succeeded += 1;
+                    store
+                        .close_request(&request.uuid, &board.uuid, Outcome::Running, &message)
+                        .await?;
+                    continue;
+                }
             }
+            closed.push(Closed {
+                request_uuid: request.uuid,
+                board_uuid: board.uuid,
+                outcome,
+                message,
+            });
+        }
+        store.close_sub_requests(parent, &closed).await?;
+        if let Operation::Inject { onboot, .. } = operation {
+            store
+                .upsert_injections(&plugin.uuid, &injected, *onboot)
+                .await?;
         }
         if tally.must_halt(options) {
+            let remaining: Vec<Board> = rest.by_ref().collect();
             let why = format!(
                 "not run: the rollout stopped after {} failures (max_failures {})",
                 tally.failed,
                 options.max_failures.unwrap_or_default()
             );
-            for b in rest.by_ref() {
-                if let Err(e) = conductor.record_not_run(&b, &method, parent, &why).await {
-                    tracing::error!(board = %b.uuid, error = %e.message, "cannot record a board the rollout skipped");
-                }
-                tally.not_run += 1;
-            }
+            not_run(conductor, parent, &method, &remaining, |_| why.clone()).await?;
+            tally.not_run = remaining.len();
             break;
         }
     }
-    tally
+    Ok(tally)
 }

@@ -11,6 +11,7 @@
 #![forbid(unsafe_code)]
 #![deny(rust_2018_idioms)]
 
+pub mod batch;
 pub mod boards;
 pub mod fleets;
 pub mod json_sql;

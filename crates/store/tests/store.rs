@@ -526,6 +526,105 @@ async fn async_results_complete_requests_and_parents(s: Store) {
     assert_eq!(results.len(), 3);
 }
 
+async fn batched_sub_requests(s: Store) {
+    use s4t_store::batch::Closed;
+    let mut keys = Vec::new();
+    for i in 0..450 {
+        let b = s
+            .create_board(&board(&format!("b{i}"), &format!("C{i}")), &own(Some("p")))
+            .await
+            .unwrap();
+        keys.push((b.uuid, b.project));
+    }
+    let parent = s
+        .open_parent_request(&NewRequest {
+            destination_uuid: None,
+            main_request_uuid: None,
+            pending_requests: keys.len() as i64,
+            project: Some("p".into()),
+            request_type: 1,
+            action: "FleetPluginCall".into(),
+        })
+        .await
+        .unwrap();
+    let subs = s
+        .open_sub_requests(&parent.uuid, "PluginCall", &keys)
+        .await
+        .unwrap();
+    assert_eq!(subs.len(), 450);
+    assert!(subs.iter().all(|r| r.id > 0));
+    assert_eq!(s.results(&parent.uuid).await.unwrap().len(), 450);
+    let closed: Vec<Closed> = subs
+        .iter()
+        .zip(&keys)
+        .take(449)
+        .map(|(r, (b, _))| Closed {
+            request_uuid: r.uuid.clone(),
+            board_uuid: b.clone(),
+            outcome: Outcome::Success,
+            message: format!("ok {b}"),
+        })
+        .collect();
+    s.close_sub_requests(&parent.uuid, &closed).await.unwrap();
+    let p = s.request(&parent.uuid, &Scope::All).await.unwrap();
+    assert_eq!((p.status.as_str(), p.pending_requests), ("PENDING", 1));
+    let last = Closed {
+        request_uuid: subs[449].uuid.clone(),
+        board_uuid: keys[449].0.clone(),
+        outcome: Outcome::Error,
+        message: "failed".into(),
+    };
+    s.close_sub_requests(&parent.uuid, &[last]).await.unwrap();
+    let p = s.request(&parent.uuid, &Scope::All).await.unwrap();
+    assert_eq!((p.status.as_str(), p.pending_requests), ("COMPLETED", 0));
+    let results = s.results(&parent.uuid).await.unwrap();
+    assert_eq!(
+        results
+            .iter()
+            .filter(|r| r.result == Outcome::Success)
+            .count(),
+        449
+    );
+    assert!(results
+        .iter()
+        .any(|r| r.message == format!("ok {}", keys[3].0)));
+    assert_eq!(
+        s.request(&subs[0].uuid, &Scope::All)
+            .await
+            .unwrap()
+            .status
+            .as_str(),
+        "COMPLETED"
+    );
+
+    let plugin = s
+        .create_plugin(
+            &PluginFields::for_create(json!({"name": "p1", "code": "x"})).unwrap(),
+            None,
+            "d",
+        )
+        .await
+        .unwrap();
+    let uuids: Vec<String> = keys.iter().map(|(b, _)| b.clone()).collect();
+    s.upsert_injections(&plugin.uuid, &uuids[..10], false)
+        .await
+        .unwrap();
+    s.upsert_injections(&plugin.uuid, &uuids[..20], true)
+        .await
+        .unwrap();
+    let first = s.injections(&uuids[0]).await.unwrap();
+    assert_eq!(
+        (first[0].status.as_str(), first[0].onboot),
+        ("updated", true)
+    );
+    let later = s.injections(&uuids[15]).await.unwrap();
+    assert_eq!(
+        (later[0].status.as_str(), later[0].onboot),
+        ("injected", true)
+    );
+    assert!(s.injections(&uuids[30]).await.unwrap().is_empty());
+}
+
 macro_rules! both_engines {
     ($($name:ident),* $(,)?) => {
         mod sqlite { $( #[tokio::test] async fn $name() { if let Some(s) = super::sqlite().await { super::$name(s).await } } )* }
@@ -547,4 +646,5 @@ both_engines!(
     unicode_survives,
     board_link_lifecycle,
     async_results_complete_requests_and_parents,
+    batched_sub_requests,
 );
