@@ -39,7 +39,14 @@ fn start_cloud_once(extra: &[&str]) -> Cloud {
         std::process::id() as u64 * 1000 + rand_suffix()
     ));
     let mut child = Command::new(env!("CARGO_BIN_EXE_s4t"))
-        .args(["cloud", "--api-addr", "127.0.0.1:0", "--data-dir"])
+        .args([
+            "cloud",
+            "--api-addr",
+            "127.0.0.1:0",
+            "--wamp-addr",
+            "127.0.0.1:0",
+            "--data-dir",
+        ])
         .arg(&dir)
         .args(extra)
         .env("S4T_LOG", "warn")
