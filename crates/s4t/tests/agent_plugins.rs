@@ -4,45 +4,14 @@
 //! gives; a running plugin comes back after the agent is killed and started again; a plugin that
 //! raises gives an ERROR and leaves the agent serving. Plugins run with `python3` from PATH.
 
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
 mod common;
-use common::{free_port, Proc};
-
-const BIN: &str = env!("CARGO_BIN_EXE_s4t");
-
-/// The callable plugin of the stock test: answers with its parameters.
-const ECHO_PLUGIN: &str = r#"# café 漢字: any Unicode travels
-from iotronic_lightningrod.modules.plugins import Plugin
-
-
-class Worker(Plugin.Plugin):
-    def __init__(self, uuid, name, q_result=None, params=None):
-        super(Worker, self).__init__(uuid, name, q_result, params)
-
-    def run(self):
-        self.q_result.put('echo: ' + str(self.params))
-"#;
-
-/// The asynchronous plugin of the stock test: runs until stopped.
-const TICKER_PLUGIN: &str = r#"# café 漢字: any Unicode travels
-import time
-from iotronic_lightningrod.modules.plugins import Plugin
-
-
-class Worker(Plugin.Plugin):
-    def __init__(self, uuid, name, q_result=None, params=None):
-        super(Worker, self).__init__(uuid, name, q_result, params)
-
-    def run(self):
-        while self._is_running:
-            time.sleep(0.05)
-"#;
+use common::*;
 
 /// A callable plugin whose `run()` raises.
 const RAISING_PLUGIN: &str = r#"from iotronic_lightningrod.modules.plugins import Plugin
@@ -52,39 +21,6 @@ class Worker(Plugin.Plugin):
     def run(self):
         raise RuntimeError("sensor unplugged: café 漢字")
 "#;
-
-fn temp_dir(tag: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("s4t-e2e-{tag}-{}", uuid::Uuid::new_v4()));
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
-/// Starts `s4t cloud`; its REST base URL.
-fn start_cloud(dir: &Path, api_port: u16, wamp_port: u16) -> (Proc, String) {
-    let mut child = Command::new(BIN)
-        .args(["cloud", "--data-dir"])
-        .arg(dir)
-        .args(["--api-addr", &format!("127.0.0.1:{api_port}")])
-        .args(["--wamp-addr", &format!("127.0.0.1:{wamp_port}")])
-        .args(["--wamp-ping-interval", "1"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let mut api = None;
-    for line in lines.by_ref() {
-        let line = line.unwrap();
-        if let Some(rest) = line.strip_prefix("s4t cloud: REST API on ") {
-            api = Some(rest.trim().to_string());
-        }
-        if line.contains("board WAMP router on") {
-            break;
-        }
-    }
-    std::thread::spawn(move || for _ in lines {});
-    (Proc(child), api.expect("the cloud printed its API address"))
-}
 
 fn start_agent(dir: &Path, wamp_port: u16) -> Proc {
     Proc(
@@ -101,26 +37,7 @@ fn start_agent(dir: &Path, wamp_port: u16) -> Proc {
     )
 }
 
-struct Api {
-    base: String,
-    token: String,
-    http: reqwest::Client,
-}
-
 impl Api {
-    async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
-        let mut req = self
-            .http
-            .request(method, format!("{}{path}", self.base))
-            .header("X-Auth-Token", &self.token);
-        if let Some(b) = body {
-            req = req.json(&b);
-        }
-        let resp = req.send().await.unwrap();
-        let status = resp.status().as_u16();
-        (status, resp.json().await.unwrap_or(Value::Null))
-    }
-
     async fn wait_status(&self, status: &str, limit: Duration) {
         let start = Instant::now();
         loop {

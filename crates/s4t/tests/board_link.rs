@@ -2,51 +2,14 @@
 //! `s4t agent` that registers and comes online, board actions through REST, the agent killed and
 //! back, the cloud killed (SIGKILL) and back.
 
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
 mod common;
-use common::{free_port, Proc};
-
-const BIN: &str = env!("CARGO_BIN_EXE_s4t");
-
-fn temp_dir(tag: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("s4t-e2e-{tag}-{}", uuid::Uuid::new_v4()));
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
-/// Starts `s4t cloud` and waits for its "REST API on" line.
-fn start_cloud(dir: &Path, api_port: u16, wamp_port: u16) -> (Proc, String) {
-    let mut child = Command::new(BIN)
-        .args(["cloud", "--data-dir"])
-        .arg(dir)
-        .args(["--api-addr", &format!("127.0.0.1:{api_port}")])
-        .args(["--wamp-addr", &format!("127.0.0.1:{wamp_port}")])
-        .args(["--wamp-ping-interval", "1"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let mut lines = BufReader::new(stdout).lines();
-    let mut api = None;
-    for line in lines.by_ref() {
-        let line = line.unwrap();
-        if let Some(rest) = line.strip_prefix("s4t cloud: REST API on ") {
-            api = Some(rest.trim().to_string());
-        }
-        if line.contains("board WAMP router on") {
-            break;
-        }
-    }
-    std::thread::spawn(move || for _ in lines {});
-    (Proc(child), api.expect("the cloud printed its API address"))
-}
+use common::*;
 
 fn start_agent(dir: &Path, code: &str, wamp_port: u16) -> Proc {
     Proc(
@@ -68,26 +31,7 @@ fn start_agent(dir: &Path, code: &str, wamp_port: u16) -> Proc {
     )
 }
 
-struct Api {
-    base: String,
-    token: String,
-    http: reqwest::Client,
-}
-
 impl Api {
-    async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
-        let mut req = self
-            .http
-            .request(method, format!("{}{path}", self.base))
-            .header("X-Auth-Token", &self.token);
-        if let Some(b) = body {
-            req = req.json(&b);
-        }
-        let resp = req.send().await.unwrap();
-        let status = resp.status().as_u16();
-        (status, resp.json().await.unwrap_or(Value::Null))
-    }
-
     async fn board(&self, name: &str) -> Value {
         self.call(reqwest::Method::GET, &format!("/v1/boards/{name}"), None)
             .await

@@ -14,9 +14,7 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 
 mod common;
-use common::{free_port, Proc};
-
-const BIN: &str = env!("CARGO_BIN_EXE_s4t");
+use common::*;
 
 fn lr_python() -> Option<String> {
     match std::env::var("S4T_LR_PYTHON") {
@@ -34,34 +32,6 @@ fn lr_python() -> Option<String> {
 fn shim() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/peers/lr_shim.py")
 }
-
-/// A callable plugin in Lightning-rod's plugin API: answers with its parameters.
-const ECHO_PLUGIN: &str = r#"# café 漢字: any Unicode travels
-from iotronic_lightningrod.modules.plugins import Plugin
-
-
-class Worker(Plugin.Plugin):
-    def __init__(self, uuid, name, q_result=None, params=None):
-        super(Worker, self).__init__(uuid, name, q_result, params)
-
-    def run(self):
-        self.q_result.put('echo: ' + str(self.params))
-"#;
-
-/// An asynchronous plugin that runs until stopped.
-const TICKER_PLUGIN: &str = r#"# café 漢字: any Unicode travels
-import time
-from iotronic_lightningrod.modules.plugins import Plugin
-
-
-class Worker(Plugin.Plugin):
-    def __init__(self, uuid, name, q_result=None, params=None):
-        super(Worker, self).__init__(uuid, name, q_result, params)
-
-    def run(self):
-        while self._is_running:
-            time.sleep(0.05)
-"#;
 
 fn lightning_rod_conf(home: &Path, log: &Path) -> String {
     format!(

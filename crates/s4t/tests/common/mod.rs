@@ -1,7 +1,13 @@
 //! Shared by the tests that run the real binary and real peers.
 #![allow(dead_code)]
 
-use std::process::{Child, Command};
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+use serde_json::Value;
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_s4t");
 
 /// A port that was free a moment ago (for processes that must restart on the same port).
 pub fn free_port() -> u16 {
@@ -38,3 +44,92 @@ impl Proc {
         self.0.wait().unwrap();
     }
 }
+
+pub fn temp_dir(tag: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("s4t-e2e-{tag}-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// Starts `s4t cloud` and waits for its "REST API on" line.
+pub fn start_cloud(dir: &Path, api_port: u16, wamp_port: u16) -> (Proc, String) {
+    let mut child = Command::new(BIN)
+        .args(["cloud", "--data-dir"])
+        .arg(dir)
+        .args(["--api-addr", &format!("127.0.0.1:{api_port}")])
+        .args(["--wamp-addr", &format!("127.0.0.1:{wamp_port}")])
+        .args(["--wamp-ping-interval", "1"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut lines = BufReader::new(stdout).lines();
+    let mut api = None;
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        if let Some(rest) = line.strip_prefix("s4t cloud: REST API on ") {
+            api = Some(rest.trim().to_string());
+        }
+        if line.contains("board WAMP router on") {
+            break;
+        }
+    }
+    std::thread::spawn(move || for _ in lines {});
+    (Proc(child), api.expect("the cloud printed its API address"))
+}
+
+/// The REST API as a test sees it.
+pub struct Api {
+    pub base: String,
+    pub token: String,
+    pub http: reqwest::Client,
+}
+
+impl Api {
+    pub async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let mut req = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .header("X-Auth-Token", &self.token);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send().await.unwrap();
+        let status = resp.status().as_u16();
+        (status, resp.json().await.unwrap_or(Value::Null))
+    }
+}
+
+/// A callable Lightning-rod plugin: answers with its parameters.
+pub const ECHO_PLUGIN: &str = r#"# café 漢字: any Unicode travels
+from iotronic_lightningrod.modules.plugins import Plugin
+
+
+class Worker(Plugin.Plugin):
+    def __init__(self, uuid, name, q_result=None, params=None):
+        super(Worker, self).__init__(uuid, name, q_result, params)
+
+    def run(self):
+        self.q_result.put('echo: ' + str(self.params))
+"#;
+
+/// An asynchronous Lightning-rod plugin: runs until stopped.
+pub const TICKER_PLUGIN: &str = r#"# café 漢字: any Unicode travels
+import time
+from iotronic_lightningrod.modules.plugins import Plugin
+
+
+class Worker(Plugin.Plugin):
+    def __init__(self, uuid, name, q_result=None, params=None):
+        super(Worker, self).__init__(uuid, name, q_result, params)
+
+    def run(self):
+        while self._is_running:
+            time.sleep(0.05)
+"#;
