@@ -372,7 +372,12 @@ impl Store {
         };
         // `wstun_ip` exists only for boards with an agent: two shapes, picked per row.
         let item = if r.fields.contains(&"wstun_ip") {
-            j.as_text(&j.choose("b.agent IS NULL", &object(false), &object(true)))
+            // Text at the top level: no JSON subtype to keep, so no re-parse of the whole item.
+            j.as_text(&format!(
+                "(CASE WHEN b.agent IS NULL THEN {} ELSE {} END)",
+                object(false),
+                object(true)
+            ))
         } else {
             j.as_text(&object(false))
         };
