@@ -199,6 +199,12 @@ fn plugin_paths() -> Value {
             "post": op("Run a plugin action on a board").body("PluginAction").ok(reply(), OPERATE),
             "delete": op("Remove a plugin from a board").no_content(OPERATE),
         },
+        "/v1/boards/{board}/plugins/{plugin}/logs": {
+            "get": op("The last lines of a plugin's log on the board (s4t agent boards)")
+                .extension()
+                .params(vec![query_param("lines", "How many lines, 1 to 10000 (default 100).", integer())])
+                .ok(reply(), OPERATE),
+        },
     })
 }
 

@@ -239,6 +239,25 @@ async fn lightning_rod_plugins_run_in_s4t_agent() {
     let log =
         std::fs::read_to_string(agent_dir.join(format!("plugins/{raiser}/{raiser}.log"))).unwrap();
     assert!(log.contains("Traceback"), "{log}");
+    // The same log through the API (s4t extension), its last lines only.
+    let (status, tail) = api
+        .call(
+            reqwest::Method::GET,
+            "/v1/boards/pb/plugins/raiser/logs?lines=4",
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{tail}");
+    assert!(tail.as_str().unwrap().contains("RuntimeError"), "{tail}");
+    assert!(tail.as_str().unwrap().lines().count() <= 4, "{tail}");
+    let (status, _) = api
+        .call(
+            reqwest::Method::GET,
+            "/v1/boards/pb/plugins/raiser/logs?lines=0",
+            None,
+        )
+        .await;
+    assert_eq!(status, 400);
     let (status, body) = api
         .call(
             reqwest::Method::POST,

@@ -56,6 +56,12 @@ pub fn inject_error(err: &str) -> WampMessage {
     WampMessage::error(format!("Plugin injection error: {err}"))
 }
 
+/// The last `lines` lines of a log.
+pub fn tail(text: &str, lines: usize) -> String {
+    let all: Vec<&str> = text.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
+}
+
 /// PluginStart: may the plugin start?
 pub fn start(
     uuid: &str,
@@ -536,5 +542,12 @@ mod tests {
             ),
             WampMessage::error("exit status: 1 (log: h/x.log)")
         );
+    }
+
+    #[test]
+    fn tail_keeps_the_last_lines() {
+        assert_eq!(tail("a\nb\nc\n", 2), "b\nc");
+        assert_eq!(tail("a\nb", 5), "a\nb");
+        assert_eq!(tail("", 3), "");
     }
 }

@@ -41,6 +41,8 @@ pub const PLUGIN_METHODS: &[&str] = &[
     "PluginReboot",
     "PluginStatus",
     "PluginRemove",
+    // s4t extension: the tail of the plugin's log (stock Lightning-rods lack it).
+    "PluginLogs",
 ];
 
 /// How long a plugin gets to end after SIGTERM before it is killed.
@@ -219,6 +221,7 @@ impl Plugins {
             "PluginReboot" => self.reboot(data).await,
             "PluginStatus" => self.status(data).await,
             "PluginRemove" => self.remove(data).await,
+            "PluginLogs" => self.logs(data).await,
             other => Err(WampMessage::error(format!(
                 "{other} is not a plugin action"
             ))),
@@ -386,6 +389,25 @@ impl Plugins {
         let slot = self.slot(uuid);
         let current = slot.lock().await;
         Ok(decide::status(live(&current)))
+    }
+
+    /// The last `params.lines` lines (default 100, at most 10,000) of the plugin's log.
+    async fn logs(&self, data: &[Value]) -> Result<WampMessage, WampMessage> {
+        let (uuid, params) = uuid_and_params("PluginLogs", data)?;
+        if !self.dir(uuid).is_dir() {
+            return Err(WampMessage::error("Plugin paths or files do not exist!"));
+        }
+        let lines = params
+            .get("lines")
+            .and_then(Value::as_u64)
+            .unwrap_or(100)
+            .clamp(1, 10_000) as usize;
+        let text = match std::fs::read(self.log(uuid)) {
+            Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+            Err(e) => return Err(WampMessage::error(format!("PluginLogs: {e}"))),
+        };
+        Ok(WampMessage::success(decide::tail(&text, lines)))
     }
 
     async fn remove(&self, data: &[Value]) -> Result<WampMessage, WampMessage> {

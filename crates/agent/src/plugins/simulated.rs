@@ -63,6 +63,7 @@ impl SimulatedPlugins {
             } else {
                 "DEAD"
             }),
+            "PluginLogs" => WampMessage::success(""),
             "PluginRemove" => {
                 running.remove(&uuid);
                 injected.remove(&uuid);

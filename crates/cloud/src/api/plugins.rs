@@ -33,6 +33,41 @@ pub fn routes() -> Router<AppState> {
             "/v1/boards/{board}/plugins/{plugin}",
             axum::routing::post(plugin_action).delete(uninject),
         )
+        .route("/v1/boards/{board}/plugins/{plugin}/logs", get(plugin_logs))
+}
+
+/// The tail of a plugin's log on the board (s4t extension; `s4t agent` boards only).
+async fn plugin_logs(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    q: Query,
+    Path((board, plugin)): Path<(String, String)>,
+) -> ApiResult<Json<Value>> {
+    let b = find_board(&state, &ctx, &board).await?;
+    ctx.allow(Action::BoardOperate, b.owner.as_deref())?;
+    let lines = match q.get("lines") {
+        None => 100,
+        Some(raw) => match raw.parse::<u64>() {
+            Ok(n) if (1..=10_000).contains(&n) => n,
+            _ => {
+                return Err(ApiError::bad_request(format!(
+                    "lines: {raw:?} is not a number of lines between 1 and 10000."
+                )))
+            }
+        },
+    };
+    let p = find(&state, &ctx, &plugin).await?;
+    state.conductor.ensure_connected(&b)?;
+    Ok(Json(
+        state
+            .conductor
+            .execute(
+                &b,
+                "PluginLogs",
+                vec![json!(p.uuid), json!({"lines": lines})],
+            )
+            .await?,
+    ))
 }
 
 /// What a caller sees of the catalogue: admins everything, others their own and public plugins.
