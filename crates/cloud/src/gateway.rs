@@ -55,6 +55,10 @@ struct Inner {
     admission: tokio::sync::Semaphore,
     /// To skip work for callers that left while they waited.
     router: Router,
+    /// The cloud's own session: board calls go out through it.
+    session: Session,
+    /// Boards whose deferred calls are running (one runner per board).
+    deferred_running: std::sync::Mutex<std::collections::HashSet<String>>,
 }
 
 /// How long a registration or connection may wait for admission before "busy".
@@ -88,7 +92,6 @@ async fn admitted<'a>(
 #[derive(Clone)]
 pub struct BoardGateway {
     router: Router,
-    session: Session,
     inner: Arc<Inner>,
 }
 
@@ -369,6 +372,8 @@ impl BoardGateway {
             config,
             admission: tokio::sync::Semaphore::new(ADMISSION_PERMITS),
             router: router.clone(),
+            session: session.clone(),
+            deferred_running: Default::default(),
         });
         let agent = inner.config.agent_name.clone();
 
@@ -388,7 +393,14 @@ impl BoardGateway {
                 &agent_procedure(&agent, "connection"),
                 handler(move |inv| {
                     let i = i.clone();
-                    async move { i.connection(inv).await }
+                    async move {
+                        let uuid = kwarg_text(&inv, "uuid");
+                        let reply = i.connection(inv).await;
+                        if let (Ok(_), Some(uuid)) = (&reply, uuid) {
+                            tokio::spawn(run_deferred(i.clone(), uuid));
+                        }
+                        reply
+                    }
                 }),
             )
             .await?;
@@ -459,11 +471,7 @@ impl BoardGateway {
                 }),
             )
             .await?;
-        Ok(BoardGateway {
-            router,
-            session,
-            inner,
-        })
+        Ok(BoardGateway { router, inner })
     }
 
     pub fn router(&self) -> &Router {
@@ -484,21 +492,36 @@ impl BoardLink for BoardGateway {
         req: Value,
         args: Vec<Value>,
     ) -> BoxFuture<'a, Result<BoardReply, LinkError>> {
-        Box::pin(async move {
-            let Some(session) = board.session.as_deref() else {
-                return Err(LinkError::NotConnected(board.uuid.clone()));
-            };
-            let procedure = board_procedure(session, &board.uuid, method);
-            let mut call_args = Vec::with_capacity(args.len() + 1);
-            call_args.push(req);
-            call_args.extend(args);
-            let failed = |error: String| LinkError::Failed {
-                call: method.to_string(),
-                board: board.uuid.clone(),
-                error,
-            };
-            let timeout = self.inner.config.call_timeout;
-            match self
+        Box::pin(
+            self.inner
+                .call_board(board, method, req, args, self.inner.config.call_timeout),
+        )
+    }
+}
+
+impl Inner {
+    /// Calls `method` on the board's current session, `req` first.
+    async fn call_board(
+        &self,
+        board: &Board,
+        method: &str,
+        req: Value,
+        args: Vec<Value>,
+        timeout: Duration,
+    ) -> Result<BoardReply, LinkError> {
+        let Some(session) = board.session.as_deref() else {
+            return Err(LinkError::NotConnected(board.uuid.clone()));
+        };
+        let procedure = board_procedure(session, &board.uuid, method);
+        let mut call_args = Vec::with_capacity(args.len() + 1);
+        call_args.push(req);
+        call_args.extend(args);
+        let failed = |error: String| LinkError::Failed {
+            call: method.to_string(),
+            board: board.uuid.clone(),
+            error,
+        };
+        match self
                 .session
                 .call_with_timeout(&procedure, call_args, Map::new(), timeout)
                 .await
@@ -525,6 +548,85 @@ impl BoardLink for BoardGateway {
                 ))),
                 Err(e) => Err(failed(e.to_string())),
             }
-        })
     }
+}
+
+/// Runs the calls deferred until this board came back (fleet rollouts with `offline: defer`).
+/// The board registers its procedures just after `connection`, so a call that finds none yet
+/// is tried again for a few seconds.
+async fn run_deferred(inner: Arc<Inner>, board_uuid: String) {
+    {
+        let mut running = inner
+            .deferred_running
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if !running.insert(board_uuid.clone()) {
+            return;
+        }
+    }
+    let result = run_deferred_calls(&inner, &board_uuid).await;
+    inner
+        .deferred_running
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .remove(&board_uuid);
+    if let Err(e) = result {
+        tracing::error!(board = %board_uuid, error = %e, "deferred calls stopped");
+    }
+}
+
+async fn run_deferred_calls(inner: &Inner, board_uuid: &str) -> Result<(), StoreError> {
+    let store = &inner.store;
+    let pending = store.deferred_for(board_uuid).await?;
+    if pending.is_empty() {
+        return Ok(());
+    }
+    for d in pending {
+        let mut attempt = 0;
+        let reply = loop {
+            let board = store
+                .board(&Ident::Uuid(board_uuid.to_string()), &Scope::All)
+                .await?;
+            let mut req = board_link::request_dict(&d.request);
+            req["main_request_uuid"] = Value::Null;
+            let r = inner
+                .call_board(
+                    &board,
+                    &d.method,
+                    req,
+                    d.args.clone(),
+                    inner.config.call_timeout,
+                )
+                .await;
+            match r {
+                Err(LinkError::Failed { error, .. })
+                    if error.contains("no_such_procedure") && attempt < 20 =>
+                {
+                    attempt += 1;
+                    tokio::time::sleep(Duration::from_millis(250)).await;
+                }
+                other => break other,
+            }
+        };
+        let (outcome, message) = match reply {
+            Ok(r) => (
+                r.outcome,
+                match r.message {
+                    Value::String(s) => s,
+                    other => other.to_string(),
+                },
+            ),
+            Err(e) => (s4t_model::resources::Outcome::Error, e.to_string()),
+        };
+        store
+            .close_request(&d.request.uuid, board_uuid, outcome, &message)
+            .await?;
+        if let (Some(plugin), s4t_model::resources::Outcome::Success) = (&d.plugin_uuid, outcome) {
+            store.upsert_injection(board_uuid, plugin, d.onboot).await?;
+        }
+        store.drop_deferred(d.id).await?;
+        tracing::info!(board = %board_uuid, request = %d.request.uuid, method = %d.method,
+            result = outcome.as_str(), "deferred call ran");
+    }
+    Ok(())
 }

@@ -1050,6 +1050,8 @@ fn rollout_fields(mut fields: Value) -> Value {
             "Seconds one board may take. Default 60."),
         "selector": described(object(),
             "Only boards whose extra has all these key/value pairs."),
+        "offline": described(json!({"type": "string", "enum": ["report", "defer"]}),
+            "Boards offline when reached: report them as not called (default), or defer their call until they are online again."),
     });
     if let (Some(f), Value::Object(e)) = (fields.as_object_mut(), extra) {
         f.extend(e);

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use s4t_model::board_link::{plugin_action_args, plugin_payload};
 use s4t_model::resources::{Board, Outcome, Plugin, Request};
-use s4t_model::rollout::{Operation, RolloutOptions, Tally};
+use s4t_model::rollout::{OfflinePolicy, Operation, RolloutOptions, Tally};
 use s4t_store::batch::Closed;
 use s4t_store::requests::NewRequest;
 
@@ -120,13 +120,31 @@ async fn run_batches(
     let mut tally = Tally::default();
     let (online, offline): (Vec<Board>, Vec<Board>) =
         boards.into_iter().partition(|b| b.status.is_connected());
-    not_run(conductor, parent, &method, &offline, |b| {
-        format!("not called: the board is {}", b.status)
-    })
-    .await?;
-    tally.offline = offline.len();
     let timeout = Duration::from_secs(options.board_timeout_secs);
     let args = board_args(operation, plugin);
+    match options.offline {
+        OfflinePolicy::Report => {
+            not_run(conductor, parent, &method, &offline, |b| {
+                format!("not called: the board is {}", b.status)
+            })
+            .await?;
+            tally.offline = offline.len();
+        }
+        OfflinePolicy::Defer if !offline.is_empty() => {
+            let keys: Vec<(String, Option<String>)> = offline
+                .iter()
+                .map(|b| (b.uuid.clone(), b.project.clone()))
+                .collect();
+            let requests = store.open_sub_requests(parent, &method, &keys).await?;
+            let injection = match operation {
+                Operation::Inject { onboot, .. } => Some((plugin.uuid.as_str(), *onboot)),
+                Operation::Action { .. } => None,
+            };
+            store.defer(&requests, &method, &args, injection).await?;
+            tally.deferred = offline.len();
+        }
+        OfflinePolicy::Defer => {}
+    }
     let mut rest = online.into_iter();
     loop {
         let batch: Vec<Board> = rest.by_ref().take(options.batch_size).collect();

@@ -261,3 +261,111 @@ async fn staged_rollout_stops_at_the_failure_threshold() {
     }
     cloud.shutdown().await;
 }
+
+/// `offline: defer`: an offline board's call waits (across a cloud restart) and runs when the
+/// board connects; the parent completes then.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deferred_calls_run_when_the_board_is_back() {
+    let dir = std::env::temp_dir().join(format!("s4t-defer-{}", uuid::Uuid::new_v4()));
+    let start = |dir: std::path::PathBuf| async move {
+        let mut cfg = CloudConfig::for_dir(&dir);
+        cfg.api_addr = "127.0.0.1:0".into();
+        cfg.wamp_addr = Some("127.0.0.1:0".into());
+        RunningCloud::start(cfg).await.unwrap()
+    };
+    let cloud = start(dir.clone()).await;
+    let token = cloud.new_admin_token.clone().unwrap();
+    let api = Api {
+        base: format!("http://{}", cloud.api_addr),
+        token: token.clone(),
+        http: reqwest::Client::new(),
+    };
+    api.call(
+        reqwest::Method::POST,
+        "/v1/fleets",
+        Some(json!({"name": "lab"})),
+    )
+    .await;
+    for i in 0..2 {
+        let (status, _) = api
+            .call(
+                reqwest::Method::POST,
+                "/v1/boards",
+                Some(
+                    json!({"name": format!("d{i}"), "code": format!("D{i}"), "fleet": "lab",
+                    "location": [{"latitude": "1", "longitude": "2", "altitude": "3"}]}),
+                ),
+            )
+            .await;
+        assert_eq!(status, 201);
+    }
+    api.call(
+        reqwest::Method::POST,
+        "/v1/plugins",
+        Some(json!({"name": "echo", "callable": true, "code": "print('hi')\n"})),
+    )
+    .await;
+    let online = board(&cloud.board_url, "D0", false).await;
+    let (status, parent) = api
+        .call(
+            reqwest::Method::POST,
+            "/v1/fleets/lab/plugins/echo/action",
+            Some(json!({"action": "PluginCall", "parameters": {"n": 2}, "offline": "defer"})),
+        )
+        .await;
+    assert_eq!(status, 202, "{parent}");
+    let parent = parent["uuid"].as_str().unwrap().to_string();
+    // The online board answers; the offline one waits.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let results = loop {
+        let (_, r) = api
+            .call(
+                reqwest::Method::GET,
+                &format!("/v1/requests/{parent}/results"),
+                None,
+            )
+            .await;
+        let r = r["results"].as_array().unwrap().clone();
+        if r.iter().any(|x| x["result"] == "SUCCESS") {
+            break r;
+        }
+        assert!(Instant::now() < deadline);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(
+        count(
+            &results,
+            "RUNNING",
+            "deferred: runs when the board is online again"
+        ),
+        1
+    );
+    online.leave().await;
+
+    // A restart keeps the deferred call and its parent pending.
+    cloud.shutdown().await;
+    let cloud = start(dir.clone()).await;
+    let api = Api {
+        base: format!("http://{}", cloud.api_addr),
+        token,
+        http: reqwest::Client::new(),
+    };
+    let (_, p) = api
+        .call(
+            reqwest::Method::GET,
+            &format!("/v1/requests/{parent}"),
+            None,
+        )
+        .await;
+    assert_eq!(
+        (p["status"].as_str(), p["pending_requests"].as_i64()),
+        (Some("PENDING"), Some(1)),
+        "{p}"
+    );
+
+    let back = board(&cloud.board_url, "D1", false).await;
+    let results = api.finished(&parent).await;
+    assert_eq!(count(&results, "SUCCESS", "echo: "), 2, "{results:?}");
+    back.leave().await;
+    cloud.shutdown().await;
+}

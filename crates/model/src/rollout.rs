@@ -49,12 +49,29 @@ pub struct RolloutOptions {
     pub board_timeout_secs: u64,
     /// Only boards whose `extra` has all these key/value pairs.
     pub selector: JsonObject,
+    /// What happens on boards that are offline when the rollout reaches them.
+    pub offline: OfflinePolicy,
+}
+
+/// `offline`: `report` (default) records them as not called; `defer` runs their call when the
+/// board is online again (kept across restarts).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OfflinePolicy {
+    #[default]
+    Report,
+    Defer,
 }
 
 pub const DEFAULT_BATCH_SIZE: usize = 50;
 pub const DEFAULT_BOARD_TIMEOUT_SECS: u64 = 60;
 
-const OPTION_FIELDS: [&str; 4] = ["batch_size", "max_failures", "board_timeout", "selector"];
+const OPTION_FIELDS: [&str; 5] = [
+    "batch_size",
+    "max_failures",
+    "board_timeout",
+    "selector",
+    "offline",
+];
 
 fn read_options(r: &mut BodyReader) -> Result<RolloutOptions, InputError> {
     let selector = r.object("selector")?.unwrap_or_default();
@@ -67,7 +84,18 @@ fn read_options(r: &mut BodyReader) -> Result<RolloutOptions, InputError> {
             format!("selector.{k} must be a string, number or boolean to compare with the board's extra.{k}."),
         ));
     }
+    let offline = match r.text("offline", 16)?.as_deref() {
+        None | Some("report") => OfflinePolicy::Report,
+        Some("defer") => OfflinePolicy::Defer,
+        Some(other) => {
+            return Err(InputError::field(
+                "offline",
+                format!("offline {other:?}: use \"report\" (record them as not called) or \"defer\" (run when they are back)."),
+            ))
+        }
+    };
     Ok(RolloutOptions {
+        offline,
         batch_size: r
             .integer("batch_size", 1..=1000)?
             .map_or(DEFAULT_BATCH_SIZE, |n| n as usize),
@@ -133,6 +161,8 @@ pub struct Tally {
     pub offline: usize,
     /// Not called because the rollout stopped.
     pub not_run: usize,
+    /// Offline, waiting for the board to come back.
+    pub deferred: usize,
 }
 
 impl Tally {
@@ -143,8 +173,8 @@ impl Tally {
 
     pub fn summary(&self, options: &RolloutOptions) -> String {
         let mut s = format!(
-            "{} succeeded, {} failed, {} offline",
-            self.succeeded, self.failed, self.offline
+            "{} succeeded, {} failed, {} offline, {} deferred",
+            self.succeeded, self.failed, self.offline, self.deferred
         );
         if self.not_run > 0 {
             s.push_str(&format!(
@@ -189,7 +219,10 @@ mod tests {
             (o.batch_size, o.max_failures, o.board_timeout_secs),
             (5, Some(0), 2)
         );
-        let bad: [(Value, &str); 6] = [
+        let (_, o) = read_inject(json!({"plugin": "p", "offline": "defer"})).unwrap();
+        assert_eq!(o.offline, OfflinePolicy::Defer);
+        let bad: [(Value, &str); 7] = [
+            (json!({"plugin": "p", "offline": "later"}), "offline"),
             (json!({}), "plugin"),
             (json!({"plugin": "p", "batch_size": 0}), "batch_size"),
             (
@@ -215,6 +248,7 @@ mod tests {
             max_failures: m,
             board_timeout_secs: 1,
             selector: JsonObject::new(),
+            offline: OfflinePolicy::Report,
         };
         let t = |failed| Tally {
             failed,

@@ -218,3 +218,91 @@ impl Store {
         Ok(())
     }
 }
+
+/// A board call waiting for its board to come back online.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Deferred {
+    pub id: i64,
+    pub request: Request,
+    pub method: String,
+    pub args: Vec<serde_json::Value>,
+    /// For PluginInject: the injection to record once it succeeds.
+    pub plugin_uuid: Option<String>,
+    pub onboot: bool,
+}
+
+impl Store {
+    /// Marks sub-requests as waiting for their boards: their results say so, and the calls are
+    /// kept until the board connects (they survive restarts).
+    pub async fn defer(
+        &self,
+        requests: &[Request],
+        method: &str,
+        args: &[serde_json::Value],
+        plugin: Option<(&str, bool)>,
+    ) -> Result<()> {
+        let now = s4t_model::time::now();
+        let args = serde_json::to_string(args).unwrap_or_else(|_| "[]".into());
+        let mut tx = self.begin_write().await?;
+        for r in requests {
+            let board = r.destination_uuid.clone().unwrap_or_default();
+            sqlx::query(
+                "INSERT INTO deferred_operations (request_uuid, board_uuid, method, args, plugin_uuid, onboot, created_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            )
+            .bind(r.uuid.as_str())
+            .bind(board.as_str())
+            .bind(method)
+            .bind(args.as_str())
+            .bind(plugin.map(|p| p.0))
+            .bind(plugin.map(|p| p.1))
+            .bind(now.as_str())
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query(
+                "UPDATE results SET message = $1, updated_at = $2 WHERE request_uuid = $3 AND result = 'RUNNING'",
+            )
+            .bind("deferred: runs when the board is online again")
+            .bind(now.as_str())
+            .bind(r.uuid.as_str())
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The calls waiting for `board_uuid`, oldest first.
+    pub async fn deferred_for(&self, board_uuid: &str) -> Result<Vec<Deferred>> {
+        let rows = sqlx::query(
+            "SELECT d.id, d.request_uuid, d.method, d.args, d.plugin_uuid, d.onboot FROM deferred_operations d \
+             WHERE d.board_uuid = $1 ORDER BY d.id",
+        )
+        .bind(board_uuid)
+        .fetch_all(self.pool())
+        .await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for row in rows {
+            let request_uuid: String = row.try_get(1)?;
+            let args: String = row.try_get(3)?;
+            out.push(Deferred {
+                id: row.try_get(0)?,
+                request: self.request(&request_uuid, &crate::Scope::All).await?,
+                method: row.try_get(2)?,
+                args: serde_json::from_str(&args).unwrap_or_default(),
+                plugin_uuid: row.try_get(4)?,
+                onboot: crate::sql::boolean(&row, "onboot")?.unwrap_or(false),
+            });
+        }
+        Ok(out)
+    }
+
+    /// Forgets a deferred call (it ran, whatever its outcome).
+    pub async fn drop_deferred(&self, id: i64) -> Result<()> {
+        sqlx::query("DELETE FROM deferred_operations WHERE id = $1")
+            .bind(id)
+            .execute(self.writer())
+            .await?;
+        Ok(())
+    }
+}

@@ -25,6 +25,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "board secrets",
         sql: include_str!("../migrations/0002_board_secrets.sql"),
     },
+    Migration {
+        version: 3,
+        name: "deferred operations",
+        sql: include_str!("../migrations/0003_deferred_operations.sql"),
+    },
 ];
 
 fn render(sql: &str, dialect: Dialect) -> String {

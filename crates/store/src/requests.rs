@@ -212,22 +212,37 @@ impl Store {
         Ok(())
     }
 
-    /// Ends every request still PENDING (after a restart) with an ERROR result saying so.
+    /// Ends every request still PENDING (after a restart) with an ERROR result saying so, except
+    /// calls deferred until their board is online (and their parents, whose count of pending
+    /// sub-requests is recomputed).
     pub async fn interrupt_pending_requests(&self, reason: &str) -> Result<u64> {
+        const WAITING: &str = "SELECT request_uuid FROM deferred_operations";
+        const WAITING_PARENTS: &str =
+            "SELECT r.main_request_uuid FROM requests r JOIN deferred_operations d \
+             ON d.request_uuid = r.uuid WHERE r.main_request_uuid IS NOT NULL";
         let now = s4t_model::time::now();
         let mut tx = self.begin_write().await?;
-        sqlx::query(
+        sqlx::query(&format!(
             "UPDATE results SET result = 'ERROR', message = $1, updated_at = $2 WHERE result = 'RUNNING' \
-             AND request_uuid IN (SELECT uuid FROM requests WHERE status = 'PENDING')",
-        )
+             AND request_uuid IN (SELECT uuid FROM requests WHERE status = 'PENDING') \
+             AND request_uuid NOT IN ({WAITING})"
+        ))
         .bind(reason)
         .bind(now.as_str())
         .execute(&mut *tx)
         .await?;
-        let done = sqlx::query(
-            "UPDATE requests SET status = 'COMPLETED', updated_at = $1 WHERE status = 'PENDING'",
-        )
+        let done = sqlx::query(&format!(
+            "UPDATE requests SET status = 'COMPLETED', updated_at = $1 WHERE status = 'PENDING' \
+             AND uuid NOT IN ({WAITING}) AND uuid NOT IN ({WAITING_PARENTS})"
+        ))
         .bind(now.as_str())
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(&format!(
+            "UPDATE requests SET pending_requests = (SELECT count(*) FROM requests c \
+             WHERE c.main_request_uuid = requests.uuid AND c.status = 'PENDING') \
+             WHERE uuid IN ({WAITING_PARENTS})"
+        ))
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
