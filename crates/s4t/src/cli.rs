@@ -405,12 +405,19 @@ pub struct Staging {
     /// Only boards whose extra has KEY=VALUE (repeatable).
     #[arg(long = "select", value_name = "KEY=VALUE")]
     select: Vec<String>,
+    /// Run the call on offline boards when they are online again, instead of reporting them
+    /// as not called. The command then returns before those boards have answered.
+    #[arg(long)]
+    defer_offline: bool,
 }
 
 impl Staging {
     fn into_body(self, mut body: Map<String, Value>) -> Result<Value, Failure> {
         body.insert("batch_size".into(), json!(self.batch_size));
         body.insert("board_timeout".into(), json!(self.board_timeout));
+        if self.defer_offline {
+            body.insert("offline".into(), json!("defer"));
+        }
         if let Some(m) = self.max_failures {
             body.insert("max_failures".into(), json!(m));
         }
@@ -1024,6 +1031,18 @@ async fn follow_rollout(c: &Client, fmt: Format, parent: &Value) -> Outcome {
         if r["status"] == "COMPLETED" {
             break;
         }
+        // Only calls deferred until their boards are back remain: report what is known.
+        let results = c
+            .get(&format!("v1/requests/{}/results", seg(&uuid)))
+            .await?;
+        let items = results["results"].as_array().cloned().unwrap_or_default();
+        let waiting = items
+            .iter()
+            .filter(|x| x["result"] == "RUNNING")
+            .all(|x| x["message"].as_str().unwrap_or("").starts_with("deferred"));
+        if !items.is_empty() && waiting && items.len() as u64 >= total {
+            break;
+        }
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     }
     if tty {
@@ -1035,9 +1054,15 @@ async fn follow_rollout(c: &Client, fmt: Format, parent: &Value) -> Outcome {
     let items = results["results"].as_array().cloned().unwrap_or_default();
     output::list(fmt, &items, &["board_uuid", "result", "message"]);
     let tally = |outcome: &str| items.iter().filter(|r| r["result"] == outcome).count();
-    let (ok, failed, warned) = (tally("SUCCESS"), tally("ERROR"), tally("WARNING"));
+    let (ok, failed, warned, waiting) = (
+        tally("SUCCESS"),
+        tally("ERROR"),
+        tally("WARNING"),
+        tally("RUNNING"),
+    );
     eprintln!(
-        "request {uuid}: {ok} succeeded, {failed} failed, {warned} not run (offline or stopped), {} boards",
+        "request {uuid}: {ok} succeeded, {failed} failed, {warned} not run (offline or stopped), \
+         {waiting} waiting for their boards, {} boards",
         items.len()
     );
     if failed > 0 {
