@@ -16,7 +16,7 @@ use crate::serve::{init_logging, say};
 #[derive(Args, Debug)]
 pub struct AgentArgs {
     /// Where the agent keeps its state (settings.json unless --settings) and its plugins
-    /// (plugins.json, plugins/<uuid>/), as Lightning-rod's home (/var/lib/iotronic) does.
+    /// (plugins.json, plugins/UUID/), as Lightning-rod's home (/var/lib/iotronic) does.
     #[arg(long, env = "S4T_AGENT_DIR", default_value = "/var/lib/s4t-agent")]
     data_dir: PathBuf,
     /// The settings file. Point it at a Lightning-rod's /etc/iotronic/settings.json to take over

@@ -28,7 +28,7 @@ pub struct CloudArgs {
     /// Where the board WAMP router listens (port 0: any free port).
     #[arg(long, default_value = "127.0.0.1:8181")]
     wamp_addr: String,
-    /// The WAMP URL written into board configs (default: ws[s]://WAMP_ADDR/). Set it when boards
+    /// The WAMP URL written into board configs (default: ws://WAMP_ADDR/, wss:// with TLS). Set it when boards
     /// reach the cloud through another name or a proxy.
     #[arg(long)]
     wamp_public_url: Option<String>,
