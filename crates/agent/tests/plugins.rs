@@ -459,3 +459,122 @@ async fn running_plugins_come_back_with_the_agent() {
     p.shutdown().await;
     std::fs::remove_dir_all(home).unwrap();
 }
+
+/// Counts its calls in a module-level variable and says which process served it; crashes the
+/// interpreter when asked, or hangs.
+const COUNTER: &str = r#"import os, time
+from iotronic_lightningrod.modules.plugins import Plugin
+
+CALLS = 0
+
+
+class Worker(Plugin.Plugin):
+    def run(self):
+        global CALLS
+        CALLS += 1
+        if self.params.get("crash"):
+            os._exit(3)
+        if self.params.get("hang"):
+            time.sleep(3600)
+        self.q_result.put({"pid": os.getpid(), "calls": CALLS, "v": 1})
+"#;
+
+fn pid_and_calls(r: &WampMessage) -> (u64, u64) {
+    assert_eq!(r.result, Outcome::Success, "{:?}", r.message);
+    (
+        r.message["pid"].as_u64().unwrap(),
+        r.message["calls"].as_u64().unwrap(),
+    )
+}
+
+#[tokio::test]
+async fn a_callable_plugin_keeps_its_process_between_calls() {
+    let home = temp_dir();
+    let p = open(&home).with_call_timeout(Duration::from_secs(1));
+    let u = uuid(12);
+    p.perform(
+        "PluginInject",
+        &[plugin(&u, "counter", COUNTER, true), json!(false)],
+    )
+    .await;
+    let call = |params: Value| {
+        let data = [json!(u), params];
+        let p = &p;
+        async move { p.perform("PluginCall", &data).await }
+    };
+    let (pid, calls) = pid_and_calls(&call(json!({})).await);
+    assert_eq!(calls, 1);
+    // One process, one module: the second call's fresh Worker sees the module's state.
+    assert_eq!(pid_and_calls(&call(json!({})).await), (pid, 2));
+    // Between calls the plugin is not running, as a finished Lightning-rod call thread.
+    wait_for_status(&p, &u, "DEAD").await;
+
+    // The interpreter dies in run(): an ERROR, then a new process serves the next call.
+    let r = call(json!({"crash": true})).await;
+    assert_eq!(r.result, Outcome::Error, "{:?}", r.message);
+    assert!(
+        r.message.as_str().unwrap().contains("process ended"),
+        "{:?}",
+        r.message
+    );
+    let (again, calls) = pid_and_calls(&call(json!({})).await);
+    assert_ne!(again, pid);
+    assert_eq!(calls, 1);
+
+    // No result within the bound: the process is stopped, an ERROR, and the next call works.
+    let t = Instant::now();
+    let r = call(json!({"hang": true})).await;
+    assert_eq!(r.result, Outcome::Error, "{:?}", r.message);
+    assert!(
+        r.message.as_str().unwrap().contains("no result within"),
+        "{:?}",
+        r.message
+    );
+    assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
+    let (third, calls) = pid_and_calls(&call(json!({})).await);
+    assert_ne!(third, again);
+    assert_eq!(calls, 1);
+
+    // New code (UPDATED) is served by a new process.
+    let r = p
+        .perform(
+            "PluginInject",
+            &[
+                plugin(
+                    &u,
+                    "counter",
+                    &COUNTER.replace("\"v\": 1", "\"v\": 2"),
+                    true,
+                ),
+                json!(false),
+            ],
+        )
+        .await;
+    assert_eq!(reply(&r), ok("PluginInject result: UPDATED"));
+    let r = call(json!({})).await;
+    assert_eq!(r.message["v"], 2, "{:?}", r.message);
+    assert_ne!(pid_and_calls(&r), (third, 2));
+    assert_eq!(pid_and_calls(&r).1, 1);
+
+    // Remove stops it.
+    let last = pid_and_calls(&r).0;
+    assert_eq!(
+        reply(&p.perform("PluginRemove", &[json!(u)]).await),
+        ok(&format!("PluginRemove result: {u} removed!"))
+    );
+    assert!(!Path::new(&format!("/proc/{last}")).exists());
+    p.shutdown().await;
+    std::fs::remove_dir_all(home).unwrap();
+}
+
+async fn wait_for_status(p: &Plugins, u: &str, status: &str) {
+    let start = Instant::now();
+    loop {
+        let r = p.perform("PluginStatus", &[json!(u)]).await;
+        if r.message == status {
+            return;
+        }
+        assert!(start.elapsed() < Duration::from_secs(10), "{:?}", r.message);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}

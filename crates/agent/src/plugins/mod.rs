@@ -6,7 +6,9 @@
 //! Unlike Lightning-rod, each plugin runs in its own `python3` process ([`worker`]), hosted by a
 //! runner shipped inside the agent ([`runtime`]): stopping a plugin terminates its process, and a
 //! plugin that crashes or hangs cannot take the agent down. Its stderr (prints, logging,
-//! tracebacks) goes to `plugins/<uuid>/<uuid>.log`.
+//! tracebacks) goes to `plugins/<uuid>/<uuid>.log`. A callable plugin's process is kept between
+//! PluginCalls (each call builds a fresh `Worker` in it, in a thread, as Lightning-rod does); it
+//! is replaced after it crashed, hung past [`CALL_TIMEOUT`] or its code changed.
 //!
 //! Parts: [`conf`] reads and writes `plugins.json`; [`decide`] says which reply for which state
 //! (pure).
@@ -30,7 +32,7 @@ use s4t_model::board_link::WampMessage;
 use crate::settings::SettingsStore;
 use conf::PluginsConf;
 use decide::{First, Live};
-use worker::{Job, Launcher, Mode, Worker};
+use worker::{Job, Launcher, Mode, Server, Worker};
 
 /// Every plugin procedure the agent registers.
 pub const PLUGIN_METHODS: &[&str] = &[
@@ -48,9 +50,35 @@ pub const PLUGIN_METHODS: &[&str] = &[
 /// How long a plugin gets to end after SIGTERM before it is killed.
 pub const STOP_GRACE: Duration = Duration::from_secs(5);
 
-/// One plugin's running process, if any (Lightning-rod's `PLUGINS_THRS[uuid]`). Operations on
-/// one plugin take turns; different plugins do not wait for each other.
-type Slot = Arc<tokio::sync::Mutex<Option<Worker>>>;
+/// How long a PluginCall waits for the plugin's result before its process is stopped.
+pub const CALL_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// How long a PluginCall waits for the worker thread of the previous call (which answered) to
+/// end before it answers that the plugin is running.
+const SETTLE: Duration = Duration::from_millis(100);
+
+/// One plugin's processes (Lightning-rod's `PLUGINS_THRS[uuid]`). Operations on one plugin take
+/// turns; different plugins do not wait for each other.
+#[derive(Default)]
+struct Procs {
+    /// The process of PluginStart, PluginReboot or the boot.
+    worker: Option<Worker>,
+    /// A callable plugin's kept process, serving its PluginCalls.
+    server: Option<Server>,
+    /// A PluginCall's worker was built (Lightning-rod then keeps it: instantiated, ended).
+    called: bool,
+}
+
+impl Procs {
+    /// Takes every process, to stop them; the plugin is then absent.
+    fn take(&mut self) -> Vec<Worker> {
+        self.called = false;
+        let server = self.server.take().map(|s| s.process);
+        self.worker.take().into_iter().chain(server).collect()
+    }
+}
+
+type Slot = Arc<tokio::sync::Mutex<Procs>>;
 
 /// The plugins of one board.
 pub struct Plugins {
@@ -62,6 +90,7 @@ pub struct Plugins {
     conf_lock: Mutex<()>,
     next_id: AtomicU64,
     grace: Duration,
+    call_timeout: Duration,
 }
 
 fn now() -> String {
@@ -70,11 +99,18 @@ fn now() -> String {
         .to_string()
 }
 
-fn live(w: &Option<Worker>) -> Live {
-    match w {
-        None => Live::Absent,
+/// A call in progress counts as a running plugin, as Lightning-rod's call thread does.
+fn live(p: &Procs) -> Live {
+    let calling = p
+        .server
+        .as_ref()
+        .is_some_and(|s| s.process.alive() && s.busy());
+    match &p.worker {
         Some(w) if w.alive() => Live::Alive,
+        _ if calling => Live::Alive,
         Some(_) => Live::Exited,
+        None if p.called => Live::Exited,
+        None => Live::Absent,
     }
 }
 
@@ -109,6 +145,7 @@ impl Plugins {
             conf_lock: Mutex::new(()),
             next_id: AtomicU64::new(1),
             grace: STOP_GRACE,
+            call_timeout: CALL_TIMEOUT,
         };
         if !p.conf_path().exists() {
             PluginsConf::default()
@@ -121,6 +158,12 @@ impl Plugins {
     /// How long a plugin gets between SIGTERM and SIGKILL (default [`STOP_GRACE`]).
     pub fn with_stop_grace(mut self, grace: Duration) -> Plugins {
         self.grace = grace;
+        self
+    }
+
+    /// How long a PluginCall waits for its result (default [`CALL_TIMEOUT`]).
+    pub fn with_call_timeout(mut self, timeout: Duration) -> Plugins {
+        self.call_timeout = timeout;
         self
     }
 
@@ -203,6 +246,32 @@ impl Plugins {
             .map_err(|e| WampMessage::error(e.to_string()))
     }
 
+    /// Starts the process that serves the plugin's PluginCalls.
+    fn serve(
+        &self,
+        uuid: &str,
+        name: &str,
+        env: Vec<(String, String)>,
+    ) -> Result<Server, WampMessage> {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let (dir, source, log) = (self.dir(uuid), self.source(uuid), self.log(uuid));
+        self.launcher
+            .serve(
+                id,
+                Job {
+                    mode: Mode::Call,
+                    uuid,
+                    name,
+                    source: &source,
+                    params: &Value::Null,
+                    dir: &dir,
+                    log: &log,
+                    env,
+                },
+            )
+            .map_err(|e| WampMessage::error(e.to_string()))
+    }
+
     fn write_params(&self, uuid: &str, params: &Value) -> Result<(), WampMessage> {
         if params.is_null() {
             return Ok(());
@@ -246,7 +315,10 @@ impl Plugins {
             .map_err(|e| decide::inject_error(&e.to_string()))?;
         let callable = plugin.get("callable").cloned().unwrap_or(Value::Null);
         let slot = self.slot(&uuid);
-        let _turn = slot.lock().await;
+        let mut current = slot.lock().await;
+        // The next PluginCall loads the new code: the kept process ends (after the call it may
+        // be serving: it ends when its input closes).
+        drop(current.server.take());
         std::fs::create_dir_all(self.dir(&uuid))
             .and_then(|()| conf::write_atomically(&self.source(&uuid), source.as_bytes()))
             .map_err(|e| decide::inject_error(&e.to_string()))?;
@@ -275,7 +347,7 @@ impl Plugins {
         self.write_params(uuid, &params)?;
         let (worker, first) = self.spawn(Mode::Async, uuid, &name, &params)?;
         let id = worker.id;
-        *current = Some(worker);
+        current.worker = Some(worker);
         drop(current);
         let first = first
             .await
@@ -295,8 +367,8 @@ impl Plugins {
     async fn forget(&self, uuid: &str, id: u64) {
         let slot = self.slot(uuid);
         let mut current = slot.lock().await;
-        if current.as_ref().is_some_and(|w| w.id == id) {
-            if let Some(w) = current.take() {
+        if current.worker.as_ref().is_some_and(|w| w.id == id) {
+            if let Some(w) = current.worker.take() {
                 w.terminate(self.grace).await;
             }
         }
@@ -311,7 +383,8 @@ impl Plugins {
         if delay > 0.0 {
             tokio::time::sleep(Duration::from_secs_f64(delay)).await;
         }
-        if let Some(w) = slot.lock().await.take() {
+        let stopping = slot.lock().await.take();
+        for w in stopping {
             w.terminate(self.grace).await;
         }
         tracing::info!(plugin = %uuid, "plugin stopped");
@@ -322,6 +395,14 @@ impl Plugins {
         let (uuid, params) = uuid_and_params("PluginCall", data)?;
         let slot = self.slot(uuid);
         let mut current = slot.lock().await;
+        // The previous call answered and its worker thread is about to end: a moment for it.
+        if let Some(s) = current
+            .server
+            .as_ref()
+            .filter(|s| s.process.alive() && s.answered_but_busy())
+        {
+            let _ = tokio::time::timeout(SETTLE, s.idle()).await;
+        }
         let conf = self.load_conf()?;
         let entry = conf.entry(uuid);
         let source = self.source(uuid);
@@ -334,21 +415,55 @@ impl Plugins {
         )?;
         let name = entry.map(|e| e.name).unwrap_or_default();
         self.write_params(uuid, &params)?;
-        let (worker, first) = self.spawn(Mode::Call, uuid, &name, &params)?;
-        let (id, exit) = (worker.id, worker.exit_watch());
-        *current = Some(worker);
-        drop(current);
-        let first = first
-            .await
-            .unwrap_or_else(|_| First::Ended("no word".into()));
-        match first {
-            First::LoadFailed(_) => self.forget(uuid, id).await,
-            // The worker thread is over and the process exits: once it has, the plugin is DEAD
-            // (not still ALIVE for a moment after the reply).
-            First::RunFailed(_) => {
-                let _ = tokio::time::timeout(self.grace, exit.ended()).await;
+        let env = self.board_env();
+        let reusable = current
+            .server
+            .as_ref()
+            .is_some_and(|s| s.process.alive() && s.env == env);
+        if !reusable {
+            if let Some(old) = current.server.take() {
+                old.process.terminate(self.grace).await;
             }
-            _ => {}
+            current.server = Some(self.serve(uuid, &name, env)?);
+        }
+        let server = current.server.as_ref().expect("just set");
+        let (answer, process) = (server.call(&params), server.process.clone());
+        current.called = true;
+        drop(current);
+        let first = match tokio::time::timeout(self.call_timeout, answer).await {
+            Ok(first) => first.unwrap_or_else(|_| First::Ended("no word".into())),
+            Err(_) => {
+                tracing::warn!(plugin = %uuid, "no result within {:?}; stopping the plugin process", self.call_timeout);
+                process.terminate(self.grace).await;
+                First::Ended(format!(
+                    "no result within {} s; the plugin process was stopped",
+                    self.call_timeout.as_secs_f64()
+                ))
+            }
+        };
+        if !matches!(first, First::Result(_)) {
+            // The worker thread is over (or the process): once it is, the plugin is DEAD (not
+            // still ALIVE for a moment after the reply).
+            let current = slot.lock().await;
+            if let Some(s) = current
+                .server
+                .as_ref()
+                .filter(|s| s.process.id == process.id)
+            {
+                let _ = tokio::time::timeout(self.grace, s.idle()).await;
+            }
+            drop(current);
+            if matches!(first, First::LoadFailed(_)) {
+                // Lightning-rod keeps no worker it could not build.
+                let mut current = slot.lock().await;
+                if current
+                    .server
+                    .as_ref()
+                    .is_none_or(|s| s.process.id == process.id)
+                {
+                    current.called = false;
+                }
+            }
         }
         Ok(decide::call_reply(first, &self.log(uuid)))
     }
@@ -360,7 +475,7 @@ impl Plugins {
         decide::reboot(uuid, entry.as_ref())?;
         let slot = self.slot(uuid);
         let mut current = slot.lock().await;
-        if let Some(w) = current.take() {
+        for w in current.take() {
             w.terminate(self.grace).await;
         }
         let source = self.source(uuid);
@@ -372,7 +487,7 @@ impl Plugins {
         let name = entry.map(|e| e.name).unwrap_or_default();
         let (worker, first) = self.spawn(Mode::Async, uuid, &name, &params)?;
         let id = worker.id;
-        *current = Some(worker);
+        current.worker = Some(worker);
         drop(current);
         let first = first
             .await
@@ -416,7 +531,7 @@ impl Plugins {
         let mut current = slot.lock().await;
         let dir = self.dir(uuid);
         decide::remove(dir.is_dir(), self.conf_path().exists())?;
-        if let Some(w) = current.take() {
+        for w in current.take() {
             w.terminate(self.grace).await;
         }
         std::fs::remove_dir_all(&dir).map_err(|e| {
@@ -472,7 +587,7 @@ impl Plugins {
                 }
             };
             let id = worker.id;
-            *current = Some(worker);
+            current.worker = Some(worker);
             drop(current);
             match first.await {
                 Ok(First::Started) => {
@@ -495,7 +610,7 @@ impl Plugins {
         };
         let mut workers = Vec::new();
         for slot in slots {
-            if let Some(w) = slot.lock().await.take() {
+            for w in slot.lock().await.take() {
                 w.ask_to_stop();
                 workers.push(w);
             }

@@ -1,13 +1,15 @@
 //! One plugin, one `python3` process: started with the runner, stopped with SIGTERM and, after a
 //! grace period, SIGKILL (to its whole process group, so whatever the plugin started goes too).
+//! A callable plugin's process ([`Server`]) is kept and serves its PluginCalls one after another.
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::{json, Value};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-use tokio::sync::{oneshot, watch};
+use tokio::sync::{mpsc, oneshot, watch};
 
 use super::decide::First;
 
@@ -44,7 +46,7 @@ pub struct Job<'a> {
 }
 
 /// A started process. Its exit is watched by a task that also reaps it.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Worker {
     /// Distinguishes successive processes of one plugin.
     pub id: u64,
@@ -56,12 +58,11 @@ pub struct Worker {
 const LOG_ROTATE_BYTES: u64 = 1 << 20;
 
 impl Launcher {
-    /// Starts the process; the receiver gets the first thing it says (or how it ended).
-    pub fn spawn(
+    /// Starts the runner with `job` as its first line on stdin.
+    fn start(
         &self,
-        id: u64,
-        job: Job<'_>,
-    ) -> std::io::Result<(Worker, oneshot::Receiver<First>)> {
+        job: &Job<'_>,
+    ) -> std::io::Result<(tokio::process::Child, Option<u32>, String)> {
         if std::fs::metadata(job.log).is_ok_and(|m| m.len() > LOG_ROTATE_BYTES) {
             let mut old = job.log.as_os_str().to_owned();
             old.push(".1");
@@ -91,25 +92,38 @@ impl Launcher {
             .stdout(Stdio::piped())
             .stderr(Stdio::from(log))
             .process_group(0);
-        let mut child = cmd.spawn().map_err(|e| {
+        let child = cmd.spawn().map_err(|e| {
             std::io::Error::new(
                 e.kind(),
                 format!("cannot run {}: {e}", self.python.display()),
             )
         })?;
         let pid = child.id();
+        let mode = match job.mode {
+            Mode::Call => "call",
+            Mode::Async => "async",
+        };
         let request = json!({
-            "mode": match job.mode { Mode::Call => "call", Mode::Async => "async" },
-            "uuid": job.uuid, "name": job.name,
+            "mode": mode, "uuid": job.uuid, "name": job.name,
             "file": job.source.display().to_string(), "params": job.params,
         })
         .to_string();
+        Ok((child, pid, request))
+    }
+
+    /// Starts the process; the receiver gets the first thing it says (or how it ended).
+    pub fn spawn(
+        &self,
+        id: u64,
+        job: Job<'_>,
+    ) -> std::io::Result<(Worker, oneshot::Receiver<First>)> {
+        let (mut child, pid, request) = self.start(&job)?;
         let mut stdin = child.stdin.take().expect("piped");
         let stdout = child.stdout.take().expect("piped");
         let (first_tx, first_rx) = oneshot::channel();
         let (exit_tx, exit) = watch::channel(None);
         tokio::spawn(async move {
-            let _ = stdin.write_all(request.as_bytes()).await;
+            let _ = stdin.write_all(format!("{request}\n").as_bytes()).await;
             drop(stdin);
             let mut lines = BufReader::new(stdout).lines();
             match lines.next_line().await {
@@ -128,6 +142,71 @@ impl Launcher {
             }
         });
         Ok((Worker { id, pid, exit }, first_rx))
+    }
+
+    /// Starts the process that serves a callable plugin's PluginCalls (`job.mode` and
+    /// `job.params` are not used: each call brings its parameters).
+    pub fn serve(&self, id: u64, job: Job<'_>) -> std::io::Result<Server> {
+        let env = job.env.clone();
+        let (mut child, pid, _) = self.start(&job)?;
+        let hello = json!({
+            "mode": "serve", "uuid": job.uuid, "name": job.name,
+            "file": job.source.display().to_string(),
+        })
+        .to_string();
+        let mut stdin = child.stdin.take().expect("piped");
+        let stdout = child.stdout.take().expect("piped");
+        let (exit_tx, exit) = watch::channel(None);
+        let (requests, mut next) = mpsc::unbounded_channel::<String>();
+        let pending: Arc<Mutex<Option<oneshot::Sender<First>>>> = Arc::default();
+        let busy = Arc::new(watch::Sender::new(false));
+        tokio::spawn(async move {
+            let mut line = hello;
+            loop {
+                line.push('\n');
+                if stdin.write_all(line.as_bytes()).await.is_err() {
+                    break;
+                }
+                match next.recv().await {
+                    Some(l) => line = l,
+                    // The server was let go: end of input, the process ends.
+                    None => break,
+                }
+            }
+        });
+        let (answer, idle) = (pending.clone(), busy.clone());
+        tokio::spawn(async move {
+            let mut lines = BufReader::new(stdout).lines();
+            while let Ok(Some(line)) = lines.next_line().await {
+                let v = serde_json::from_str::<Value>(&line).unwrap_or(Value::Null);
+                if v["event"] == "idle" {
+                    idle.send_replace(false);
+                    continue;
+                }
+                // The call's worker thread had ended when it answered.
+                if v["idle"] == true {
+                    idle.send_replace(false);
+                }
+                let waiting = answer.lock().unwrap_or_else(|p| p.into_inner()).take();
+                if let Some(tx) = waiting {
+                    let _ = tx.send(First::parse(&line));
+                }
+            }
+            let status = describe(child.wait().await);
+            let _ = exit_tx.send(Some(status.clone()));
+            idle.send_replace(false);
+            let waiting = answer.lock().unwrap_or_else(|p| p.into_inner()).take();
+            if let Some(tx) = waiting {
+                let _ = tx.send(First::Ended(format!("the plugin process ended ({status})")));
+            }
+        });
+        Ok(Server {
+            process: Worker { id, pid, exit },
+            env,
+            requests,
+            pending,
+            busy,
+        })
     }
 }
 
@@ -187,6 +266,62 @@ impl Worker {
             self.kill();
             self.ended().await;
         }
+    }
+}
+
+/// A callable plugin's process, kept between PluginCalls. It serves one call at a time: it is
+/// busy from the request until the plugin's worker thread for it has ended.
+#[derive(Debug)]
+pub struct Server {
+    pub process: Worker,
+    /// The environment it was started with (the board's identity).
+    pub env: Vec<(String, String)>,
+    requests: mpsc::UnboundedSender<String>,
+    pending: Arc<Mutex<Option<oneshot::Sender<First>>>>,
+    busy: Arc<watch::Sender<bool>>,
+}
+
+impl Server {
+    /// Whether a call is being served (or its worker thread still runs after answering).
+    pub fn busy(&self) -> bool {
+        *self.busy.borrow()
+    }
+
+    /// Whether the last call was answered but its worker thread may still be ending.
+    pub fn answered_but_busy(&self) -> bool {
+        self.busy()
+            && self
+                .pending
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .is_none()
+    }
+
+    /// Sends one call; the receiver gets its answer, or how the process ended. The caller makes
+    /// sure the server is alive and not busy.
+    pub fn call(&self, params: &Value) -> oneshot::Receiver<First> {
+        let (tx, rx) = oneshot::channel();
+        *self.pending.lock().unwrap_or_else(|p| p.into_inner()) = Some(tx);
+        self.busy.send_replace(true);
+        let line = json!({ "params": params }).to_string();
+        if self.requests.send(line).is_err() {
+            self.busy.send_replace(false);
+            let waiting = self
+                .pending
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .take();
+            if let Some(tx) = waiting {
+                let _ = tx.send(First::Ended("the plugin process ended".into()));
+            }
+        }
+        rx
+    }
+
+    /// Waits until the current call's worker thread has ended (or the process).
+    pub async fn idle(&self) {
+        let mut rx = self.busy.subscribe();
+        let _ = rx.wait_for(|b| !*b).await;
     }
 }
 
