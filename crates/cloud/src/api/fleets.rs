@@ -130,18 +130,13 @@ async fn list_with(
         .store
         .list_fleets(&ctx.list_scope(&q)?, &Page::from(&lq))
         .await?;
-    let fields = lq.list_fields(&specs::FLEETS);
-    let last = fleets.last().map(|f| f.uuid.clone());
-    let items = fleets
-        .iter()
-        .map(|f| select(render::fleet(f, &base.0), Some(&fields), &specs::FLEETS))
-        .collect();
-    Ok(Json(render::collection(
+    Ok(Json(render::page(
         &specs::FLEETS,
         &base.0,
-        items,
         &lq,
-        last,
+        &fleets,
+        |f| render::fleet(f, &base.0),
+        |f| f.uuid.clone(),
     )))
 }
 

@@ -116,18 +116,13 @@ async fn list_with(
         }
     };
     let plugins = state.store.list_plugins(&vis, &Page::from(&lq)).await?;
-    let fields = lq.list_fields(&specs::PLUGINS);
-    let last = plugins.last().map(|p| p.uuid.clone());
-    let items = plugins
-        .iter()
-        .map(|p| select(render::plugin(p, &base.0), Some(&fields), &specs::PLUGINS))
-        .collect();
-    Ok(Json(render::collection(
+    Ok(Json(render::page(
         &specs::PLUGINS,
         &base.0,
-        items,
         &lq,
-        last,
+        &plugins,
+        |p| render::plugin(p, &base.0),
+        |p| p.uuid.clone(),
     )))
 }
 

@@ -42,18 +42,13 @@ async fn list_with(
         .store
         .list_ports(&ctx.list_scope(&q)?, None, &Page::from(&lq))
         .await?;
-    let fields = lq.list_fields(&specs::PORTS);
-    let last = list.last().map(|p| p.uuid.clone());
-    let items = list
-        .iter()
-        .map(|p| select(render::port(p, &base.0), Some(&fields), &specs::PORTS))
-        .collect();
-    Ok(Json(render::collection(
+    Ok(Json(render::page(
         &specs::PORTS,
         &base.0,
-        items,
         &lq,
-        last,
+        &list,
+        |p| render::port(p, &base.0),
+        |p| p.uuid.clone(),
     )))
 }
 

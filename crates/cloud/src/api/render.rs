@@ -46,6 +46,24 @@ pub fn collection(
     Value::Object(out)
 }
 
+/// A list page: each row rendered and cut to the requested fields, in the envelope, with the
+/// `next` link keyed on the last row's marker.
+pub fn page<T>(
+    spec: &CollectionSpec,
+    base: &str,
+    query: &ListQuery,
+    rows: &[T],
+    render: impl Fn(&T) -> Map<String, Value>,
+    marker: impl Fn(&T) -> String,
+) -> Value {
+    let fields = query.list_fields(spec);
+    let items = rows
+        .iter()
+        .map(|r| select(render(r), Some(&fields), spec))
+        .collect();
+    collection(spec, base, items, query, rows.last().map(marker))
+}
+
 /// The same envelope around items the database already rendered (JSON texts joined by commas).
 pub fn collection_raw(
     spec: &CollectionSpec,

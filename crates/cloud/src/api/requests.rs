@@ -34,18 +34,13 @@ async fn list_with(
         .store
         .list_requests(&ctx.list_scope(&q)?, &Page::from(&lq))
         .await?;
-    let fields = lq.list_fields(&specs::REQUESTS);
-    let last = list.last().map(|r| r.uuid.clone());
-    let items = list
-        .iter()
-        .map(|r| select(render::request(r, &base.0), Some(&fields), &specs::REQUESTS))
-        .collect();
-    Ok(Json(render::collection(
+    Ok(Json(render::page(
         &specs::REQUESTS,
         &base.0,
-        items,
         &lq,
-        last,
+        &list,
+        |r| render::request(r, &base.0),
+        |r| r.uuid.clone(),
     )))
 }
 

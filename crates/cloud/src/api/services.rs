@@ -54,18 +54,13 @@ async fn list_with(
         ctx.list_scope(&q)?
     };
     let services = state.store.list_services(&scope, &Page::from(&lq)).await?;
-    let fields = lq.list_fields(&specs::SERVICES);
-    let last = services.last().map(|s| s.uuid.clone());
-    let items = services
-        .iter()
-        .map(|s| select(render::service(s, &base.0), Some(&fields), &specs::SERVICES))
-        .collect();
-    Ok(Json(render::collection(
+    Ok(Json(render::page(
         &specs::SERVICES,
         &base.0,
-        items,
         &lq,
-        last,
+        &services,
+        |s| render::service(s, &base.0),
+        |s| s.uuid.clone(),
     )))
 }
 

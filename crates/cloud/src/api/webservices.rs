@@ -57,24 +57,13 @@ async fn list_with(
         .store
         .list_webservices(&scope, board.as_deref(), &Page::from(&lq))
         .await?;
-    let fields = lq.list_fields(&specs::WEBSERVICES);
-    let last = list.last().map(|w| w.uuid.clone());
-    let items = list
-        .iter()
-        .map(|w| {
-            select(
-                render::webservice(w, &base.0),
-                Some(&fields),
-                &specs::WEBSERVICES,
-            )
-        })
-        .collect();
-    Ok(Json(render::collection(
+    Ok(Json(render::page(
         &specs::WEBSERVICES,
         &base.0,
-        items,
         &lq,
-        last,
+        &list,
+        |w| render::webservice(w, &base.0),
+        |w| w.uuid.clone(),
     )))
 }
 
@@ -173,24 +162,13 @@ async fn enabled(
         .store
         .list_enabled_webservices(&ctx.list_scope(&q)?, &Page::from(&lq))
         .await?;
-    let fields = lq.list_fields(&specs::ENABLED_WEBSERVICES);
-    let last = list.last().map(|e| e.id.to_string());
-    let items = list
-        .iter()
-        .map(|e| {
-            select(
-                render::enabled_webservice(e),
-                Some(&fields),
-                &specs::ENABLED_WEBSERVICES,
-            )
-        })
-        .collect();
-    Ok(Json(render::collection(
+    Ok(Json(render::page(
         &specs::ENABLED_WEBSERVICES,
         &base.0,
-        items,
         &lq,
-        last,
+        &list,
+        render::enabled_webservice,
+        |e| e.id.to_string(),
     )))
 }
 
