@@ -5,6 +5,7 @@
 //! - [`resources`]: boards, plugins, services, fleets, webservices, ports, requests, results, sessions.
 //! - [`input`]: strict, WSME-like reading of request bodies, with errors that name the field.
 //! - [`listing`]: collection queries (`limit`, `marker`, `sort_key`, `sort_dir`, `fields`).
+//! - [`plugin_runtime`]: which runtime runs a plugin (Python or WASM) and its limits.
 //! - [`policy`]: callers, IoTronic roles and the authorisation rules.
 //! - [`time`]: the timestamp format IoTronic puts on the wire.
 #![forbid(unsafe_code)]
@@ -16,6 +17,7 @@ pub mod input;
 pub mod lifecycle;
 pub mod listing;
 pub mod pickle;
+pub mod plugin_runtime;
 pub mod policy;
 pub mod resources;
 pub mod rollout;

@@ -264,7 +264,9 @@ pub enum PluginCmd {
     Create {
         #[arg(long)]
         name: String,
-        /// The plugin source file.
+        /// The plugin source file: Python (Lightning-rod), or a WASI command module (`.wasm`, or
+        /// WebAssembly text `.wat`), which makes it a WASM plugin (`extra.runtime` "wasm"; set
+        /// limits with --extra '{"wasm": {"fuel": N, "memory_mib": N, "wall_secs": S, "files": true}}').
         #[arg(long)]
         file: std::path::PathBuf,
         #[arg(long)]
@@ -282,6 +284,7 @@ pub enum PluginCmd {
         plugin: String,
         #[arg(long)]
         name: Option<String>,
+        /// New code (as for create).
         #[arg(long)]
         file: Option<std::path::PathBuf>,
         #[arg(long)]
@@ -736,9 +739,39 @@ async fn board(c: &Client, fmt: Format, cmd: BoardCmd) -> Outcome {
     Ok(())
 }
 
+/// A plugin file's code: text as it is, a compiled WebAssembly module as base64.
 fn read_source(path: &std::path::Path) -> Result<String, Failure> {
-    std::fs::read_to_string(path)
-        .map_err(|e| usage(format!("cannot read plugin source {}: {e}", path.display())))
+    use base64::Engine as _;
+    let bytes = std::fs::read(path)
+        .map_err(|e| usage(format!("cannot read plugin source {}: {e}", path.display())))?;
+    if bytes.starts_with(b"\0asm") {
+        return Ok(base64::engine::general_purpose::STANDARD.encode(bytes));
+    }
+    String::from_utf8(bytes).map_err(|_| {
+        usage(format!(
+            "{} is neither UTF-8 text nor a WebAssembly module",
+            path.display()
+        ))
+    })
+}
+
+/// `--extra`, with `"runtime": "wasm"` added for a `.wasm` or `.wat` file when it names no
+/// runtime.
+fn plugin_extra(
+    file: Option<&std::path::Path>,
+    extra: &Option<String>,
+    create: bool,
+) -> Result<Option<Value>, Failure> {
+    let mut e = json_arg("extra", extra)?;
+    let wasm_file = file
+        .and_then(|f| f.extension())
+        .is_some_and(|x| x == "wasm" || x == "wat");
+    if wasm_file && (create || e.is_some()) {
+        if let Value::Object(m) = e.get_or_insert_with(|| json!({})) {
+            m.entry("runtime").or_insert_with(|| json!("wasm"));
+        }
+    }
+    Ok(e)
 }
 
 async fn plugin(c: &Client, fmt: Format, cmd: PluginCmd) -> Outcome {
@@ -780,7 +813,7 @@ async fn plugin(c: &Client, fmt: Format, cmd: PluginCmd) -> Outcome {
             m.insert("public".into(), json!(public));
             m.insert("callable".into(), json!(callable));
             put_opt(&mut m, "parameters", json_arg("parameters", &parameters)?);
-            put_opt(&mut m, "extra", json_arg("extra", &extra)?);
+            put_opt(&mut m, "extra", plugin_extra(Some(&file), &extra, true)?);
             output::show(
                 fmt,
                 &c.call(Method::POST, "v1/plugins", Some(&Value::Object(m)))
@@ -796,6 +829,7 @@ async fn plugin(c: &Client, fmt: Format, cmd: PluginCmd) -> Outcome {
             parameters,
             extra,
         } => {
+            let extra = plugin_extra(file.as_deref(), &extra, false)?;
             let mut m = Map::new();
             put_opt(&mut m, "name", name.map(Value::String));
             put_opt(
@@ -808,7 +842,7 @@ async fn plugin(c: &Client, fmt: Format, cmd: PluginCmd) -> Outcome {
             put_opt(&mut m, "public", public.map(Value::Bool));
             put_opt(&mut m, "callable", callable.map(Value::Bool));
             put_opt(&mut m, "parameters", json_arg("parameters", &parameters)?);
-            put_opt(&mut m, "extra", json_arg("extra", &extra)?);
+            put_opt(&mut m, "extra", extra);
             if m.is_empty() {
                 return Err(usage("nothing to update"));
             }

@@ -294,3 +294,190 @@ async fn lightning_rod_plugins_run_in_s4t_agent() {
     let _ = std::fs::remove_dir_all(cloud_dir);
     let _ = std::fs::remove_dir_all(agent_dir);
 }
+
+const SUM_WAT: &str = include_str!("../../agent/testdata/sum.wat");
+const TICKER_WAT: &str = include_str!("../../agent/testdata/ticker.wat");
+const SPIN_WAT: &str = r#"(module (func (export "_start") (loop $l (br $l))))"#;
+
+/// WASM plugins (s4t extension), end to end: WebAssembly text created through the REST API,
+/// compiled by the agent at inject, called with parameters, stopped by its fuel limit, run
+/// asynchronously with its output in the log, restarted with the agent (onboot) and stopped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wasm_plugins_run_sandboxed_in_s4t_agent() {
+    let cloud_dir = temp_dir("wasm-cloud");
+    let agent_dir = temp_dir("wasm-agent");
+    let (api_port, wamp_port) = (free_port(), free_port());
+    let (_cloud, base) = start_cloud(&cloud_dir, api_port, wamp_port);
+    let token = std::fs::read_to_string(cloud_dir.join("admin-token"))
+        .unwrap()
+        .trim()
+        .to_string();
+    let api = Api {
+        base,
+        token,
+        http: reqwest::Client::new(),
+    };
+    let (status, body) = api
+        .call(
+            reqwest::Method::POST,
+            "/v1/boards",
+            Some(
+                json!({"name": "pb", "code": "PLUGINS-E2E", "type": "virtual",
+                "location": [{"latitude": "38.19", "longitude": "15.55", "altitude": "10"}]}),
+            ),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let mut agent = start_agent(&agent_dir, wamp_port);
+    api.wait_status("online", Duration::from_secs(15)).await;
+
+    let create = |name: &str, callable: bool, code: &str, extra: Value| {
+        let body = json!({"name": name, "callable": callable, "code": code, "extra": extra});
+        let api = &api;
+        async move {
+            api.call(reqwest::Method::POST, "/v1/plugins", Some(body))
+                .await
+        }
+    };
+    // The cloud refuses what no agent could run, naming the field.
+    for (code, extra, field) in [
+        (RAISING_PLUGIN, json!({"runtime": "wasm"}), "code"),
+        (
+            SUM_WAT,
+            json!({"runtime": "wasm", "wasm": {"fuel": 0}}),
+            "extra.wasm.fuel",
+        ),
+        (SUM_WAT, json!({"runtime": "jvm"}), "extra.runtime"),
+    ] {
+        let (status, body) = create("bad", true, code, extra).await;
+        assert_eq!(status, 400, "{body}");
+        assert!(body.to_string().contains(field), "{field}: {body}");
+    }
+    let uuid = |(status, p): (u16, Value)| {
+        assert_eq!(status, 201, "{p}");
+        p["uuid"].as_str().unwrap().to_string()
+    };
+    let sum = uuid(create("sum", true, SUM_WAT, json!({"runtime": "wasm"})).await);
+    uuid(
+        create(
+            "spin",
+            true,
+            SPIN_WAT,
+            json!({"runtime": "wasm", "wasm": {"fuel": 5_000_000}}),
+        )
+        .await,
+    );
+    let ticker = uuid(create("ticker", false, TICKER_WAT, json!({"runtime": "wasm"})).await);
+    uuid(
+        create(
+            "foreign",
+            true,
+            r#"(module (import "env" "open_door" (func)) (func (export "_start")))"#,
+            json!({"runtime": "wasm"}),
+        )
+        .await,
+    );
+
+    for (name, onboot) in [("sum", false), ("spin", false), ("ticker", true)] {
+        assert_eq!(
+            api.inject(name, onboot).await,
+            (200, json!("PluginInject result: INJECTED")),
+            "{name}"
+        );
+    }
+    let module = std::fs::read(agent_dir.join(format!("plugins/{sum}/{sum}.wasm"))).unwrap();
+    assert!(module.starts_with(b"\0asm"), "the agent keeps the binary");
+    let conf = plugins_json(&agent_dir);
+    assert_eq!(conf["plugins"][&sum]["runtime"], "wasm", "{conf}");
+    // A module that imports what the agent does not give is refused at inject, with the reason.
+    let (status, body) = api.inject("foreign", false).await;
+    assert_eq!(status, 500, "{body}");
+    assert!(body.to_string().contains("imports"), "{body}");
+
+    // Computes from its parameters (JSON on stdin), answers on stdout.
+    assert_eq!(
+        api.action("sum", "PluginCall", json!({"a": 20, "b": 22}))
+            .await,
+        (200, json!(42))
+    );
+    assert_eq!(
+        api.action("sum", "PluginCall", json!({"readings": [1, 2, 3, 4]}))
+            .await,
+        (200, json!(10))
+    );
+    // An endless loop ends at its fuel limit, with an error that says so.
+    let (status, body) = api.action("spin", "PluginCall", json!({})).await;
+    assert_eq!(status, 500, "{body}");
+    assert!(body.to_string().contains("fuel exhausted"), "{body}");
+    assert_eq!(
+        api.action("spin", "PluginStatus", json!({})).await,
+        (200, json!("DEAD"))
+    );
+
+    // An asynchronous plugin: runs, logs, comes back with the agent, stops.
+    assert_eq!(
+        api.action("ticker", "PluginStart", json!({})).await,
+        (200, json!("STARTED"))
+    );
+    assert_eq!(
+        api.action("ticker", "PluginStatus", json!({})).await,
+        (200, json!("ALIVE"))
+    );
+    agent.kill9();
+    api.wait_status("offline", Duration::from_secs(10)).await;
+    let log = agent_dir.join(format!("plugins/{ticker}/{ticker}.log"));
+    std::fs::write(&log, "").unwrap();
+    let _agent = start_agent(&agent_dir, wamp_port);
+    api.wait_status("online", Duration::from_secs(15)).await;
+    let start = Instant::now();
+    while api.action("ticker", "PluginStatus", json!({})).await != (200, json!("ALIVE")) {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "not restarted at boot"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    loop {
+        let (status, tail) = api
+            .call(
+                reqwest::Method::GET,
+                "/v1/boards/pb/plugins/ticker/logs?lines=3",
+                None,
+            )
+            .await;
+        assert_eq!(status, 200, "{tail}");
+        if tail.as_str().unwrap().contains("tick") {
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(10), "no tick: {tail}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        api.action("ticker", "PluginStop", json!({})).await,
+        (200, json!("STOPPED"))
+    );
+    assert_eq!(
+        api.action("ticker", "PluginStatus", json!({})).await,
+        (200, json!("DEAD"))
+    );
+    assert_eq!(
+        api.action("sum", "PluginCall", json!({"x": [7, 8]})).await,
+        (200, json!(15)),
+        "the agent is unharmed"
+    );
+
+    for name in ["sum", "spin", "ticker"] {
+        let (status, body) = api
+            .call(
+                reqwest::Method::DELETE,
+                &format!("/v1/boards/pb/plugins/{name}"),
+                None,
+            )
+            .await;
+        assert_eq!(status, 204, "{name}: {body}");
+    }
+    assert_eq!(plugins_json(&agent_dir), json!({"plugins": {}}));
+    drop(_agent);
+    let _ = std::fs::remove_dir_all(cloud_dir);
+    let _ = std::fs::remove_dir_all(agent_dir);
+}

@@ -7,6 +7,8 @@ use std::path::Path;
 
 use serde_json::{json, Map, Value};
 
+use s4t_model::plugin_runtime::Runtime;
+
 /// One plugin's entry, as far as decisions go.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Entry {
@@ -16,6 +18,8 @@ pub struct Entry {
     pub callable: Value,
     pub onboot: Value,
     pub status: String,
+    /// `runtime` and `wasm` (s4t keys; a stock Lightning-rod ignores them): Python without.
+    pub runtime: Runtime,
 }
 
 impl Entry {
@@ -29,6 +33,15 @@ impl Entry {
     pub fn restarts_on_boot(&self) -> bool {
         self.is_async() && self.onboot == Value::Bool(true) && self.status == "operative"
     }
+}
+
+/// What PluginInject records of a plugin.
+#[derive(Debug, Clone)]
+pub struct Injected<'a> {
+    pub name: &'a str,
+    pub onboot: Value,
+    pub callable: Value,
+    pub runtime: &'a Runtime,
 }
 
 /// The whole document.
@@ -99,25 +112,22 @@ impl PluginsConf {
             callable: e.get("callable").cloned().unwrap_or(Value::Null),
             onboot: e.get("onboot").cloned().unwrap_or(Value::Null),
             status: text("status"),
+            runtime: Runtime::from_extra(Some(e)).unwrap_or_else(|err| {
+                tracing::warn!(plugin = %uuid, error = %err, "plugins.json: unreadable runtime; taken as python");
+                Runtime::Python
+            }),
         })
     }
 
     /// Records an injection at `now`: a new entry (`injected`, true returned) or an update of
     /// the existing one (`updated`, its `injected_at` kept).
-    pub fn inject(
-        &mut self,
-        uuid: &str,
-        name: &str,
-        onboot: Value,
-        callable: Value,
-        now: &str,
-    ) -> bool {
+    pub fn inject(&mut self, uuid: &str, plugin: Injected<'_>, now: &str) -> bool {
         let plugins = self.plugins_mut();
-        match plugins.get_mut(uuid).and_then(Value::as_object_mut) {
+        let new = match plugins.get_mut(uuid).and_then(Value::as_object_mut) {
             Some(e) => {
-                e.insert("name".into(), json!(name));
-                e.insert("onboot".into(), onboot);
-                e.insert("callable".into(), callable);
+                e.insert("name".into(), json!(plugin.name));
+                e.insert("onboot".into(), plugin.onboot);
+                e.insert("callable".into(), plugin.callable);
                 e.insert("updated_at".into(), json!(now));
                 e.insert("status".into(), json!("updated"));
                 false
@@ -125,12 +135,25 @@ impl PluginsConf {
             None => {
                 plugins.insert(
                     uuid.into(),
-                    json!({"name": name, "onboot": onboot, "callable": callable,
+                    json!({"name": plugin.name, "onboot": plugin.onboot, "callable": plugin.callable,
                            "injected_at": now, "updated_at": "", "status": "injected"}),
                 );
                 true
             }
+        };
+        if let Some(e) = plugins.get_mut(uuid).and_then(Value::as_object_mut) {
+            match plugin.runtime {
+                Runtime::Python => {
+                    e.remove("runtime");
+                    e.remove("wasm");
+                }
+                Runtime::Wasm(limits) => {
+                    e.insert("runtime".into(), json!("wasm"));
+                    e.insert("wasm".into(), limits.to_json());
+                }
+            }
         }
+        new
     }
 
     pub fn set_status(&mut self, uuid: &str, status: &str) {
@@ -183,6 +206,7 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use s4t_model::plugin_runtime::WasmLimits;
 
     /// What Lightning-rod 0.5.0 writes (`json.dump(conf, f, indent=4)`), with a key it does not
     /// know of.
@@ -229,15 +253,30 @@ mod tests {
     fn inject_creates_then_updates() {
         let mut conf = PluginsConf::default();
         let u = "3d8d6a5e-ac69-4c6a-8fa6-5b8d4c2e1a33";
-        assert!(conf.inject(u, "p", json!(true), json!(false), "T1"));
+        let injected = |name, onboot, runtime| Injected {
+            name,
+            onboot,
+            callable: json!(false),
+            runtime,
+        };
+        assert!(conf.inject(u, injected("p", json!(true), &Runtime::Python), "T1"));
         assert_eq!(
             serde_json::from_str::<Value>(&conf.to_text()).unwrap()["plugins"][u],
             json!({"name": "p", "onboot": true, "callable": false, "injected_at": "T1",
                    "updated_at": "", "status": "injected"})
         );
         conf.set_status(u, "operative");
-        assert!(!conf.inject(u, "p2", json!(false), json!(false), "T2"));
+        let wasm = Runtime::Wasm(WasmLimits {
+            fuel: Some(10),
+            ..WasmLimits::default()
+        });
+        assert!(!conf.inject(u, injected("p2", json!(false), &wasm), "T2"));
+        assert_eq!(conf.entry(u).unwrap().runtime, wasm);
         let e = &serde_json::from_str::<Value>(&conf.to_text()).unwrap()["plugins"][u];
+        assert_eq!(
+            (&e["runtime"], &e["wasm"]),
+            (&json!("wasm"), &json!({"fuel": 10}))
+        );
         assert_eq!(
             (
                 &e["name"],
@@ -247,6 +286,10 @@ mod tests {
             ),
             (&json!("p2"), &json!("T1"), &json!("T2"), &json!("updated"))
         );
+        // Back to Python: the WASM keys go.
+        conf.inject(u, injected("p2", json!(false), &Runtime::Python), "T3");
+        let e = &serde_json::from_str::<Value>(&conf.to_text()).unwrap()["plugins"][u];
+        assert_eq!((&e["runtime"], &e["wasm"]), (&Value::Null, &Value::Null));
         assert!(conf.remove(u));
         assert!(!conf.remove(u));
         assert_eq!(conf.entry(u), None);
@@ -272,6 +315,7 @@ mod tests {
                 callable: callable.clone(),
                 onboot: onboot.clone(),
                 status: status.into(),
+                runtime: Runtime::Python,
             };
             assert_eq!(e.restarts_on_boot(), want, "{callable} {onboot} {status}");
         }

@@ -280,6 +280,7 @@ mod tests {
             callable,
             onboot: json!(false),
             status: "injected".into(),
+            runtime: s4t_model::plugin_runtime::Runtime::Python,
         }
     }
 

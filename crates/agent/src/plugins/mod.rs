@@ -17,6 +17,7 @@ pub mod conf;
 pub mod decide;
 pub mod runtime;
 pub mod simulated;
+pub mod wasm;
 pub mod worker;
 
 use std::collections::HashMap;
@@ -28,9 +29,10 @@ use std::time::Duration;
 use serde_json::Value;
 
 use s4t_model::board_link::WampMessage;
+use s4t_model::plugin_runtime::{self, Runtime};
 
 use crate::settings::SettingsStore;
-use conf::PluginsConf;
+use conf::{Entry, Injected, PluginsConf};
 use decide::{First, Live};
 use worker::{Job, Launcher, Mode, Server, Worker};
 
@@ -67,6 +69,8 @@ struct Procs {
     server: Option<Server>,
     /// A PluginCall's worker was built (Lightning-rod then keeps it: instantiated, ended).
     called: bool,
+    /// A WASM plugin's compiled module (kept across runs; replaced by PluginInject).
+    program: Option<Arc<wasm::Program>>,
 }
 
 impl Procs {
@@ -179,6 +183,18 @@ impl Plugins {
         self.dir(uuid).join(format!("{uuid}.py"))
     }
 
+    fn module_file(&self, uuid: &str) -> PathBuf {
+        self.dir(uuid).join(format!("{uuid}.wasm"))
+    }
+
+    /// The file that holds the plugin's code in its runtime.
+    fn code_file(&self, uuid: &str, runtime: &Runtime) -> PathBuf {
+        match runtime {
+            Runtime::Python => self.source(uuid),
+            Runtime::Wasm(_) => self.module_file(uuid),
+        }
+    }
+
     fn params_file(&self, uuid: &str) -> PathBuf {
         self.dir(uuid).join(format!("{uuid}.json"))
     }
@@ -218,6 +234,52 @@ impl Plugins {
             env.push(("S4T_BOARD_LOCATION".into(), l.to_string()));
         }
         env
+    }
+
+    /// Starts one run of the plugin in its runtime.
+    async fn launch(
+        &self,
+        procs: &mut Procs,
+        mode: Mode,
+        uuid: &str,
+        entry: &Entry,
+        params: &Value,
+    ) -> Result<(Worker, tokio::sync::oneshot::Receiver<First>), WampMessage> {
+        let limits = match &entry.runtime {
+            Runtime::Python => return self.spawn(mode, uuid, &entry.name, params),
+            Runtime::Wasm(limits) => limits.clone(),
+        };
+        let program = self.program(procs, uuid).await?;
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let run = wasm::Run {
+            mode,
+            uuid: uuid.to_string(),
+            name: entry.name.clone(),
+            params: params.clone(),
+            env: self.board_env(),
+            log: self.log(uuid),
+            data_dir: self.dir(uuid).join("data"),
+            limits,
+            default_wall: (mode == Mode::Call).then_some(self.call_timeout),
+        };
+        Ok(wasm::spawn(id, program, run))
+    }
+
+    /// The plugin's compiled module: kept, or compiled from `<uuid>.wasm` (after a restart).
+    async fn program(
+        &self,
+        procs: &mut Procs,
+        uuid: &str,
+    ) -> Result<Arc<wasm::Program>, WampMessage> {
+        if let Some(p) = &procs.program {
+            return Ok(p.clone());
+        }
+        let file = self.module_file(uuid);
+        let bytes = std::fs::read(&file)
+            .map_err(|e| WampMessage::error(format!("{}: {e}", file.display())))?;
+        let program = compile(bytes).await.map_err(WampMessage::error)?;
+        procs.program = Some(program.clone());
+        Ok(program)
     }
 
     fn spawn(
@@ -314,16 +376,45 @@ impl Plugins {
         let source = s4t_model::pickle::decode_str(code)
             .map_err(|e| decide::inject_error(&e.to_string()))?;
         let callable = plugin.get("callable").cloned().unwrap_or(Value::Null);
+        let runtime = Runtime::from_extra(plugin.get("extra"))
+            .map_err(|e| decide::inject_error(&e.message))?;
+        // A WASM module is compiled before anything is written: a bad one leaves the board as
+        // it was.
+        let (code, program) = match &runtime {
+            Runtime::Python => (source.into_bytes(), None),
+            Runtime::Wasm(_) => {
+                let wasm = plugin_runtime::wasm_code(&source)
+                    .map_err(|e| decide::inject_error(&e.message))
+                    .and_then(|c| wasm::to_binary(c).map_err(|e| decide::inject_error(&e)))?;
+                let program = compile(wasm.clone())
+                    .await
+                    .map_err(|e| decide::inject_error(&e))?;
+                (wasm, Some(program))
+            }
+        };
         let slot = self.slot(&uuid);
         let mut current = slot.lock().await;
         // The next PluginCall loads the new code: the kept process ends (after the call it may
         // be serving: it ends when its input closes).
         drop(current.server.take());
+        current.program = program;
+        let (file, other) = match &runtime {
+            Runtime::Python => (self.source(&uuid), self.module_file(&uuid)),
+            Runtime::Wasm(_) => (self.module_file(&uuid), self.source(&uuid)),
+        };
         std::fs::create_dir_all(self.dir(&uuid))
-            .and_then(|()| conf::write_atomically(&self.source(&uuid), source.as_bytes()))
+            .and_then(|()| conf::write_atomically(&file, &code))
             .map_err(|e| decide::inject_error(&e.to_string()))?;
+        // The code of the other runtime, if the plugin changed runtime, is stale.
+        let _ = std::fs::remove_file(other);
+        let injected = Injected {
+            name: &name,
+            onboot,
+            callable,
+            runtime: &runtime,
+        };
         let new = self
-            .update_conf(|c| c.inject(&uuid, &name, onboot, callable, &now()))
+            .update_conf(|c| c.inject(&uuid, injected, &now()))
             .map_err(|e| decide::inject_error(&e))?;
         tracing::info!(plugin = %uuid, %name, new, "plugin injected");
         Ok(decide::injected(new))
@@ -335,7 +426,10 @@ impl Plugins {
         let entry = conf.entry(uuid);
         let slot = self.slot(uuid);
         let mut current = slot.lock().await;
-        let source = self.source(uuid);
+        let runtime = entry
+            .as_ref()
+            .map_or(Runtime::Python, |e| e.runtime.clone());
+        let source = self.code_file(uuid, &runtime);
         decide::start(
             uuid,
             entry.as_ref(),
@@ -343,9 +437,12 @@ impl Plugins {
             &source,
             source.exists(),
         )?;
-        let name = entry.map(|e| e.name).unwrap_or_default();
+        let entry = entry.ok_or_else(|| WampMessage::error("plugins.json changed"))?;
+        let name = entry.name.clone();
         self.write_params(uuid, &params)?;
-        let (worker, first) = self.spawn(Mode::Async, uuid, &name, &params)?;
+        let (worker, first) = self
+            .launch(&mut current, Mode::Async, uuid, &entry, &params)
+            .await?;
         let id = worker.id;
         current.worker = Some(worker);
         drop(current);
@@ -405,7 +502,10 @@ impl Plugins {
         }
         let conf = self.load_conf()?;
         let entry = conf.entry(uuid);
-        let source = self.source(uuid);
+        let runtime = entry
+            .as_ref()
+            .map_or(Runtime::Python, |e| e.runtime.clone());
+        let source = self.code_file(uuid, &runtime);
         decide::call(
             uuid,
             entry.as_ref(),
@@ -413,7 +513,22 @@ impl Plugins {
             &source,
             source.exists(),
         )?;
-        let name = entry.map(|e| e.name).unwrap_or_default();
+        let entry = entry.ok_or_else(|| WampMessage::error("plugins.json changed"))?;
+        if runtime.is_wasm() {
+            // Each call is a fresh instance; while it runs it is the plugin's worker (ALIVE).
+            self.write_params(uuid, &params)?;
+            let (worker, first) = self
+                .launch(&mut current, Mode::Call, uuid, &entry, &params)
+                .await?;
+            current.worker = Some(worker);
+            current.called = true;
+            drop(current);
+            let first = first
+                .await
+                .unwrap_or_else(|_| First::Ended("no word".into()));
+            return Ok(decide::call_reply(first, &self.log(uuid)));
+        }
+        let name = entry.name;
         self.write_params(uuid, &params)?;
         let env = self.board_env();
         let reusable = current
@@ -478,14 +593,16 @@ impl Plugins {
         for w in current.take() {
             w.terminate(self.grace).await;
         }
-        let source = self.source(uuid);
+        let entry = entry.ok_or_else(|| WampMessage::error("plugins.json changed"))?;
+        let source = self.code_file(uuid, &entry.runtime);
         decide::reboot_source(&source, source.exists())?;
         let saved = std::fs::read_to_string(self.params_file(uuid))
             .ok()
             .and_then(|t| serde_json::from_str(&t).ok());
         let params = decide::reboot_params(&params, saved);
-        let name = entry.map(|e| e.name).unwrap_or_default();
-        let (worker, first) = self.spawn(Mode::Async, uuid, &name, &params)?;
+        let (worker, first) = self
+            .launch(&mut current, Mode::Async, uuid, &entry, &params)
+            .await?;
         let id = worker.id;
         current.worker = Some(worker);
         drop(current);
@@ -534,6 +651,7 @@ impl Plugins {
         for w in current.take() {
             w.terminate(self.grace).await;
         }
+        current.program = None;
         std::fs::remove_dir_all(&dir).map_err(|e| {
             WampMessage::error(format!(
                 "Removing plugin's files error in {}/: {e}",
@@ -562,7 +680,10 @@ impl Plugins {
                 tracing::warn!(plugin = %uuid, "plugins.json: not a plugin uuid; skipped");
                 continue;
             }
-            let (source, params_file) = (self.source(&uuid), self.params_file(&uuid));
+            let (source, params_file) = (
+                self.code_file(&uuid, &entry.runtime),
+                self.params_file(&uuid),
+            );
             let params = match std::fs::read_to_string(&params_file) {
                 Ok(t) => serde_json::from_str(&t).unwrap_or(Value::Null),
                 Err(e) => {
@@ -579,7 +700,10 @@ impl Plugins {
             if live(&current) == Live::Alive {
                 continue;
             }
-            let (worker, first) = match self.spawn(Mode::Async, &uuid, &entry.name, &params) {
+            let (worker, first) = match self
+                .launch(&mut current, Mode::Async, &uuid, &entry, &params)
+                .await
+            {
                 Ok(w) => w,
                 Err(e) => {
                     tracing::error!(plugin = %uuid, error = %e.message, "plugin not restarted");
@@ -625,6 +749,13 @@ impl Plugins {
             w.ended().await;
         }
     }
+}
+
+/// Compiles a WASM module off the async threads (compiling is CPU-bound).
+async fn compile(wasm: Vec<u8>) -> Result<Arc<wasm::Program>, String> {
+    tokio::task::spawn_blocking(move || wasm::Program::compile(&wasm).map(Arc::new))
+        .await
+        .map_err(|e| format!("compiling the WASM module: {e}"))?
 }
 
 #[cfg(test)]

@@ -45,12 +45,15 @@ pub struct Job<'a> {
     pub env: Vec<(String, String)>,
 }
 
-/// A started process. Its exit is watched by a task that also reaps it.
+/// A started process (or a WASM plugin's task, [`Worker::task`]). Its exit is watched by a task
+/// that also reaps it.
 #[derive(Debug, Clone)]
 pub struct Worker {
     /// Distinguishes successive processes of one plugin.
     pub id: u64,
     pid: Option<u32>,
+    /// A task's stop switch (a process has its pid instead).
+    stop: Option<Arc<watch::Sender<bool>>>,
     exit: watch::Receiver<Option<String>>,
 }
 
@@ -141,7 +144,15 @@ impl Launcher {
                 }
             }
         });
-        Ok((Worker { id, pid, exit }, first_rx))
+        Ok((
+            Worker {
+                id,
+                pid,
+                stop: None,
+                exit,
+            },
+            first_rx,
+        ))
     }
 
     /// Starts the process that serves a callable plugin's PluginCalls (`job.mode` and
@@ -201,7 +212,12 @@ impl Launcher {
             }
         });
         Ok(Server {
-            process: Worker { id, pid, exit },
+            process: Worker {
+                id,
+                pid,
+                stop: None,
+                exit,
+            },
             env,
             requests,
             pending,
@@ -227,6 +243,20 @@ fn signal_group(pid: u32, sig: rustix::process::Signal) {
 }
 
 impl Worker {
+    /// A run inside the agent: `exit` says how it ended; `stop` is set to ask it to end now.
+    pub fn task(
+        id: u64,
+        stop: Arc<watch::Sender<bool>>,
+        exit: watch::Receiver<Option<String>>,
+    ) -> Worker {
+        Worker {
+            id,
+            pid: None,
+            stop: Some(stop),
+            exit,
+        }
+    }
+
     pub fn alive(&self) -> bool {
         self.exit.borrow().is_none()
     }
@@ -246,12 +276,18 @@ impl Worker {
         if let (true, Some(pid)) = (self.alive(), self.pid) {
             signal_group(pid, rustix::process::Signal::TERM);
         }
+        if let Some(stop) = &self.stop {
+            stop.send_replace(true);
+        }
     }
 
-    /// SIGKILL to the process group.
+    /// SIGKILL to the process group (a task ends at its next yield, as when asked).
     pub fn kill(&self) {
         if let (true, Some(pid)) = (self.alive(), self.pid) {
             signal_group(pid, rustix::process::Signal::KILL);
+        }
+        if let Some(stop) = &self.stop {
+            stop.send_replace(true);
         }
     }
 

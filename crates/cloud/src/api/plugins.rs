@@ -8,6 +8,7 @@ use axum::{Json, Router};
 use serde_json::{json, Value};
 
 use s4t_model::listing::{parse_fields, specs, ListQuery};
+use s4t_model::plugin_runtime;
 use s4t_model::policy::Action;
 use s4t_model::resources::{ActionRequest, InjectRequest, Plugin, PluginFields, PLUGIN_ACTIONS};
 use s4t_model::Ident;
@@ -181,6 +182,8 @@ async fn create(
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     ctx.allow(Action::PluginCreate, None)?;
     let f = PluginFields::for_create(json_body(&body)?)?;
+    let extra = f.extra.clone().map(Value::Object);
+    plugin_runtime::check_plugin(extra.as_ref(), f.code.as_deref().unwrap_or_default())?;
     let digest = content_digest(f.code.as_deref().unwrap_or_default());
     let p = state
         .store
@@ -199,6 +202,9 @@ async fn update(
     let current = find(&state, &ctx, &plugin).await?;
     ctx.allow(Action::PluginModify, current.owner.as_deref())?;
     let f = PluginFields::for_patch(json_body(&body)?, &current.uuid)?;
+    // The plugin as it will be: a new runtime must fit the kept code, new code the kept runtime.
+    let extra = Value::Object(f.extra.clone().unwrap_or_else(|| current.extra.clone()));
+    plugin_runtime::check_plugin(Some(&extra), f.code.as_deref().unwrap_or(&current.code))?;
     let digest = f.code.as_deref().map(content_digest);
     let p = state
         .store
