@@ -6,9 +6,13 @@
                                             until its status is STATUS; print the seconds since $T0
                                             (epoch seconds; default: now) or "timeout <last status>"
     rtt.py action API NAME ACTION           one board action; print the HTTP status and the body
+    rtt.py plugin API NAME PLUGIN FILE [EXTRA]  create callable plugin PLUGIN from FILE (with the
+                                            JSON object EXTRA as its extra) and inject it into NAME
     rtt.py load API NAME LABEL SEQ CONC N   DeviceEcho round trips: SEQ sequential calls, then N calls
                                             from CONC threads; after 20 warm-up calls. One line per phase:
                                             "RESULT LABEL c=1 n=.. ok=.. p50_ms=.. p99_ms=.. mean_ms=.. rps=.."
+                                            With $RTT_PLUGIN set, PluginCall of that (echo) plugin
+                                            instead of DeviceEcho.
 
 API is the root URL (http://127.0.0.1:PORT). Request headers come from $RTT_HEADERS, "Name: value"
 pairs separated by "|" (X-Auth-Token for s4t, X-Roles for the stock API). Connections are kept alive
@@ -96,17 +100,41 @@ def wait(api, name, want, timeout):
     return 1
 
 
+def plugin(api, name, plugin_name, path, extra=None):
+    c = Client(api)
+    body = {"name": plugin_name, "code": open(path, encoding="utf-8").read(), "callable": True}
+    if extra:
+        body["extra"] = json.loads(extra)
+    st, out = c.request("POST", "/v1/plugins", body)
+    if st != 201:
+        sys.exit("plugin create %s: HTTP %d %s" % (plugin_name, st, out[:300]))
+    st, out = c.request("PUT", "/v1/boards/%s/plugins" % name, {"plugin": plugin_name, "onboot": False})
+    if st != 200:
+        sys.exit("plugin inject %s into %s: HTTP %d %s" % (plugin_name, name, st, out[:300]))
+
+
 def echo(c, name, i):
+    """One round trip: DeviceEcho, or PluginCall of the echo plugin $RTT_PLUGIN."""
     say = "rtt-%d" % i
+    plugin_name = os.environ.get("RTT_PLUGIN")
+    if plugin_name:
+        path = "/v1/boards/%s/plugins/%s" % (name, plugin_name)
+        body = {"action": "PluginCall", "parameters": {"say": say}}
+    else:
+        path = "/v1/boards/%s/action" % name
+        body = {"action": "DeviceEcho", "parameters": {"say": say}}
     t = time.perf_counter()
-    st, out = c.request("POST", "/v1/boards/%s/action" % name,
-                        {"action": "DeviceEcho", "parameters": {"say": say}})
+    st, out = c.request("POST", path, body)
     dt = time.perf_counter() - t
     ok = st == 200
     if ok:
         try:
-            body = json.loads(out)
-            ok = isinstance(body, str) and body.startswith(say + " @ ")
+            got = json.loads(out)
+            if plugin_name:
+                # the Python echo answers "echo: {'say': ...}", the WASM one {"say": ...}
+                ok = say in json.dumps(got)
+            else:
+                ok = isinstance(got, str) and got.startswith(say + " @ ")
         except ValueError:
             ok = False
     return dt, ok, st, out
@@ -151,7 +179,7 @@ def load(api, name, label, seq, conc, n):
     for i in range(20):
         dt, ok, st, out = echo(c, name, i)
         if not ok:
-            sys.exit("warm-up DeviceEcho on %s failed: HTTP %s %r" % (name, st, out[:300]))
+            sys.exit("warm-up call on %s failed: HTTP %s %r" % (name, st, out[:300]))
     phase(api, name, label, 1, seq)
     phase(api, name, label, conc, n)
 
@@ -167,6 +195,8 @@ def main(argv):
                                           {"action": argv[4], "parameters": {"say": "hello"}})
         print("HTTP %d %s" % (st, out.decode(errors="replace")))
         return 0 if st == 200 else 1
+    elif cmd == "plugin" and len(argv) in (6, 7):
+        plugin(*argv[2:])
     elif cmd == "load" and len(argv) == 8:
         load(argv[2], argv[3], argv[4], int(argv[5]), int(argv[6]), int(argv[7]))
     else:

@@ -1,5 +1,8 @@
 #!/usr/bin/env bash
-# Board RPC round trip, DeviceEcho through the REST API (POST /v1/boards/{name}/action), in one run:
+# Board RPC round trip, DeviceEcho through the REST API (POST /v1/boards/{name}/action), in one run
+# (RPC=plugin: PluginCall of a callable echo plugin, bench/plugins/echo.py, injected into the board
+# first; POST /v1/boards/{name}/plugins/{plugin}; plus case (aw), the WASM echo bench/plugins/echo.wat
+# in s4t agent; no first boots and no case (d)):
 #   (a) s4t cloud + s4t agent
 #   (b) s4t cloud --allow-anonymous-boards + stock Lightning-rod 0.5.0 (tests/peers/lr_shim.py)
 #   (c) full stock stack (bench/stock/start-full.sh: IoTronic 0.4.17 API + conductor + wamp-agent,
@@ -11,6 +14,7 @@
 # Per case: 20 warm-up calls, $SEQ sequential calls, then $N calls from $CONC threads (bench/rtt.py).
 # Prints p50/p99 per case and the ratios (c)/(a), (c)/(b).
 #   SEQ (300), CONC (8), N (600), BOOTS (5), POLL_MS (25), STOCK=0 skips (c) and (d), KEEP=1 keeps logs,
+#   RPC (echo | plugin),
 #   D_WORKAROUND=1 (diagnostic): if (d)'s actions fail, set its lr_version to 0.5.0 in the stock DB and retry.
 # With STOCK=1 the stock stack is (re)started from an empty database by bench/stock/ (setup.sh --full on
 # first use needs root for apt and a few minutes) and stopped at the end. Every process this script
@@ -23,6 +27,12 @@ N=${N:-600}
 BOOTS=${BOOTS:-5}
 export POLL_MS=${POLL_MS:-25}
 STOCK=${STOCK:-1}
+RPC=${RPC:-echo}
+case $RPC in
+  echo) ;;
+  plugin) BOOTS=0 ;;
+  *) echo "RPC must be echo or plugin, not $RPC" >&2; exit 2 ;;
+esac
 STOCK_DIR=${STOCK_DIR:-$HOME/.cache/s4t-stock}
 STOCK_API=http://127.0.0.1:${STOCK_API_PORT:-1288}
 STOCK_WAMP=ws://127.0.0.1:${STOCK_WAMP_PORT:-8181}/
@@ -146,20 +156,26 @@ boots() {
   done
 }
 
-# rtt LABEL KIND PREFIX API WAMP_URL : one board online, then the DeviceEcho load
+# rtt LABEL KIND PREFIX API WAMP_URL [PLUGIN_FILE [EXTRA]] : one board online, then the load
+# (DeviceEcho, or with RPC=plugin PluginCall of PLUGIN_FILE, default bench/plugins/echo.py)
 rtt() {
   local label=$1 kind=$2 prefix=$3 api=$4 url=$5 name=$3-rtt
   $RTT create "$api" "$name" "CODE-$name"
   start_agent "$kind" "$name" "$url"
   local pid=$LAST
   $RTT wait "$api" "$name" online 60 >/dev/null || { echo "$name not online"; tail -5 "$WORK/agent-$name.log"; exit 1; }
+  if [ "$RPC" = plugin ]; then
+    $RTT plugin "$api" "$name" "echo-$label" "${6:-bench/plugins/echo.py}" ${7:+"$7"}
+    export RTT_PLUGIN=echo-$label
+  fi
   echo "  load average before: $(load_now)"
   $RTT load "$api" "$name" "$label" "$SEQ" "$CONC" "$N" | tee -a "$OUT"
   echo "  load average after:  $(load_now)"
+  unset RTT_PLUGIN
   stop_spawned "$pid"
 }
 
-echo "== $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, load average $(load_now); SEQ=$SEQ CONC=$CONC N=$N BOOTS=$BOOTS POLL_MS=$POLL_MS"
+echo "== $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, load average $(load_now); RPC=$RPC SEQ=$SEQ CONC=$CONC N=$N BOOTS=$BOOTS POLL_MS=$POLL_MS"
 if [ "$STOCK" = 1 ]; then
   echo "== stock stack: setup (idempotent) and start from an empty database"
   bench/stock/setup.sh --full >"$WORK/stock-setup.log" 2>&1 || { tail -20 "$WORK/stock-setup.log"; exit 1; }
@@ -173,6 +189,10 @@ start_cloud a
 export RTT_HEADERS=$HDR
 boots a s4t a "$API" "$WAMP"
 rtt a s4t a "$API" "$WAMP"
+if [ "$RPC" = plugin ]; then
+  echo "== (aw) s4t cloud + s4t agent, WASM echo plugin"
+  rtt aw s4t aw "$API" "$WAMP" bench/plugins/echo.wat '{"runtime": "wasm"}'
+fi
 
 echo "== (b) s4t cloud --allow-anonymous-boards + stock Lightning-rod 0.5.0"
 start_cloud b --allow-anonymous-boards
@@ -185,7 +205,9 @@ if [ "$STOCK" = 1 ]; then
   export RTT_HEADERS="X-Roles: admin"
   boots c lr c "$STOCK_API" "$STOCK_WAMP"
   rtt c lr c "$STOCK_API" "$STOCK_WAMP"
+fi
 
+if [ "$STOCK" = 1 ] && [ "$RPC" = echo ]; then
   echo "== (d) s4t agent against the stock stack"
   boots d s4t d "$STOCK_API" "$STOCK_WAMP"
   name=d-rtt
@@ -221,7 +243,7 @@ if [ "$STOCK" = 1 ]; then
   stop_spawned "$pid"
 fi
 
-echo "== summary (DeviceEcho through REST; ms)"
+echo "== summary ($RPC round trips through REST; ms)"
 python3 - "$OUT" <<'PY'
 import statistics, sys
 res, boots = {}, {}
@@ -232,14 +254,14 @@ for line in open(sys.argv[1]):
         res[(f[1], kv["c"])] = kv
     elif f and f[0] == "BOOT":
         boots.setdefault(f[1], []).append(f[2])
-names = {"a": "(a) s4t cloud + s4t agent", "b": "(b) s4t cloud + stock LR",
+names = {"a": "(a) s4t cloud + s4t agent", "aw": "(aw) s4t + s4t agent, WASM", "b": "(b) s4t cloud + stock LR",
          "c": "(c) stock stack + stock LR", "d": "(d) stock stack + s4t agent",
          "dw": "(d) same, lr_version patched"}
 print("%-30s %5s %9s %9s %9s" % ("case", "conc", "p50", "p99", "calls/s"))
 for (label, c), kv in sorted(res.items()):
     print("%-30s %5s %9s %9s %9s" % (names[label], c, kv["p50_ms"], kv["p99_ms"], kv["rps"]))
 for c in sorted({c for _, c in res}):
-    for base in ("a", "b"):
+    for base in ("a", "aw", "b"):
         if ("c", c) in res and (base, c) in res:
             r = [float(res[("c", c)][k]) / float(res[(base, c)][k]) for k in ("p50_ms", "p99_ms")]
             print("ratio (c)/(%s) conc %s: p50 %.1fx  p99 %.1fx" % (base, c, r[0], r[1]))

@@ -141,12 +141,14 @@ fn read_limits(raw: Option<&Value>) -> Result<WasmLimits, InputError> {
         None | Some(Value::Null) => None,
         Some(v) => match v.as_u64() {
             Some(n) if (1..=MAX_MEMORY_MIB as u64).contains(&n) => Some(n as u32),
-            _ => return Err(InputError::field(
-                "extra.wasm.memory_mib",
-                format!(
+            _ => {
+                return Err(InputError::field(
+                    "extra.wasm.memory_mib",
+                    format!(
                     "extra.wasm.memory_mib must be an integer from 1 to {MAX_MEMORY_MIB}, not {v}."
                 ),
-            )),
+                ))
+            }
         },
     };
     let wall_secs = match m.get("wall_secs") {

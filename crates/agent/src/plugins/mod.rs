@@ -10,6 +10,10 @@
 //! PluginCalls (each call builds a fresh `Worker` in it, in a thread, as Lightning-rod does); it
 //! is replaced after it crashed, hung past [`CALL_TIMEOUT`] or its code changed.
 //!
+//! A plugin whose `extra.runtime` is `"wasm"` runs in [`wasm`] instead: a WASI module in the
+//! agent's wasmtime sandbox, under fuel, memory and wall-clock limits, one fresh instance per run.
+//! The procedures, their replies and the files are the same.
+//!
 //! Parts: [`conf`] reads and writes `plugins.json`; [`decide`] says which reply for which state
 //! (pure).
 
