@@ -17,6 +17,7 @@ use s4t_store::requests::NewRequest;
 use s4t_store::Store;
 
 use crate::api::ApiError;
+use crate::tunnel::TunnelServer;
 
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
@@ -79,6 +80,9 @@ pub struct ExecOptions {
 pub struct Conductor {
     store: Store,
     link: Arc<dyn BoardLink>,
+    tunnels: Option<TunnelServer>,
+    /// The tunnel server URL boards are told (`ws[s]://HOST:PORT`).
+    tunnel_url: Option<Arc<str>>,
 }
 
 impl Conductor {
@@ -86,11 +90,33 @@ impl Conductor {
         Conductor {
             store,
             link: Arc::new(NoBoardLink),
+            tunnels: None,
+            tunnel_url: None,
         }
     }
 
     pub fn with_link(store: Store, link: Arc<dyn BoardLink>) -> Conductor {
-        Conductor { store, link }
+        Conductor {
+            store,
+            link,
+            tunnels: None,
+            tunnel_url: None,
+        }
+    }
+
+    /// Service tunnels go through `server`, which boards reach at `url`.
+    pub fn with_tunnels(mut self, server: TunnelServer, url: String) -> Conductor {
+        self.tunnels = Some(server);
+        self.tunnel_url = Some(url.into());
+        self
+    }
+
+    pub fn tunnels(&self) -> Option<&TunnelServer> {
+        self.tunnels.as_ref()
+    }
+
+    pub fn tunnel_url(&self) -> Option<&str> {
+        self.tunnel_url.as_deref()
     }
 
     /// IoTronic's `check_if_online`.
@@ -224,6 +250,7 @@ impl Conductor {
                 tracing::warn!(board = %board.uuid, error = %e.message, "factory reset before delete failed; deleting anyway");
             }
         }
+        self.revoke_board_ports(board).await;
         Ok(self.store.delete_board(&board.uuid).await?)
     }
 }

@@ -30,6 +30,17 @@ pub struct CloudConfig {
     pub wamp_ping_interval: Duration,
     /// How long a board call may take before the API answers with an error.
     pub board_call_timeout: Duration,
+    /// Where the service tunnel server (wstun protocol) listens; `None` runs none. It speaks
+    /// TLS with the WAMP router's certificate when that has one (boards follow the WAMP scheme).
+    pub tunnel_addr: Option<String>,
+    /// The tunnel URL boards are told; empty: `ws[s]://<host of the WAMP URL>:<tunnel port>`.
+    pub tunnel_public_url: String,
+    /// Public ports handed out to exposed services.
+    pub public_ports: std::ops::RangeInclusive<u16>,
+    /// The address public ports are opened on; `None`: the tunnel server's address.
+    pub public_host: Option<std::net::IpAddr>,
+    /// Close a tunnelled connection after this long without traffic; `None`: never.
+    pub tunnel_idle_timeout: Option<Duration>,
 }
 
 impl CloudConfig {
@@ -48,6 +59,11 @@ impl CloudConfig {
             allow_anonymous_boards: false,
             wamp_ping_interval: Duration::from_secs(5),
             board_call_timeout: Duration::from_secs(60),
+            tunnel_addr: None,
+            tunnel_public_url: String::new(),
+            public_ports: s4t_model::public_ports::DEFAULT_RANGE,
+            public_host: None,
+            tunnel_idle_timeout: None,
         }
     }
 
@@ -60,6 +76,16 @@ impl CloudConfig {
         } else {
             self.wamp_public_url.clone()
         }
+    }
+
+    /// The tunnel URL boards are told, once the tunnel server listens on `bound`.
+    pub fn tunnel_url(&self, bound: std::net::SocketAddr) -> String {
+        if !self.tunnel_public_url.is_empty() {
+            return self.tunnel_public_url.clone();
+        }
+        let scheme = if self.wamp_tls.is_some() { "wss" } else { "ws" };
+        let host = self.wstun_host().unwrap_or_else(|| bound.ip().to_string());
+        format!("{scheme}://{host}:{}", bound.port())
     }
 
     /// The host boards reach the tunnel server on (`wstun_ip`): the host of the WAMP URL.

@@ -17,7 +17,9 @@ pub mod config;
 pub mod gateway;
 pub mod openapi;
 pub mod rollout;
+pub mod services;
 mod tls;
+pub mod tunnel;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -35,11 +37,14 @@ pub struct RunningCloud {
     pub store: Store,
     /// Where the board WAMP router listens, when it runs.
     pub wamp_addr: Option<SocketAddr>,
+    /// Where the service tunnel server listens, when it runs.
+    pub tunnel_addr: Option<SocketAddr>,
     /// The URL boards are given (`ws://` or `wss://`).
     pub board_url: String,
     /// The admin token, when this start created it (first start).
     pub new_admin_token: Option<String>,
     gateway: Option<gateway::BoardGateway>,
+    tunnels: Option<(tunnel::TunnelServer, JoinHandle<()>)>,
     shutdown: watch::Sender<bool>,
     server: JoinHandle<std::io::Result<()>>,
 }
@@ -145,10 +150,45 @@ impl RunningCloud {
                 (Some(gw), Some(bound))
             }
         };
-        let conductor = match &gateway {
+        let mut conductor = match &gateway {
             Some(gw) => conductor::Conductor::with_link(store.clone(), Arc::new(gw.clone())),
             None => conductor::Conductor::new(store.clone()),
         };
+        let mut tunnel_addr = None;
+        let mut tunnels = None;
+        if let Some(addr) = config.tunnel_addr.clone() {
+            let listener = TcpListener::bind(&addr)
+                .await
+                .map_err(|source| StartError::Listen {
+                    addr: addr.clone(),
+                    source,
+                })?;
+            let bound = listener
+                .local_addr()
+                .map_err(|source| StartError::Listen { addr, source })?;
+            let server = tunnel::TunnelServer::new(
+                store.clone(),
+                tunnel::TunnelConfig {
+                    public_host: config.public_host.unwrap_or(bound.ip()),
+                    ports: config.public_ports.clone(),
+                    allow_anonymous_boards: config.allow_anonymous_boards,
+                    idle_timeout: config.tunnel_idle_timeout,
+                    ..Default::default()
+                },
+            );
+            let tls = match &config.wamp_tls {
+                Some((cert, key)) => {
+                    Some(tls::acceptor(cert, key).map_err(|e| StartError::Gateway(e.to_string()))?)
+                }
+                None => None,
+            };
+            let url = config.tunnel_url(bound);
+            tracing::info!(tunnel_addr = %bound, %url, ports = ?config.public_ports, "service tunnel server listening");
+            let task = tokio::spawn(server.clone().serve(listener, tls));
+            conductor = conductor.with_tunnels(server.clone(), url);
+            tunnel_addr = Some(bound);
+            tunnels = Some((server, task));
+        }
         let board_url = config.board_url();
         let state = api::AppState::with_conductor(store.clone(), Arc::new(config), conductor);
         let app = api::service(state);
@@ -164,6 +204,8 @@ impl RunningCloud {
         Ok(RunningCloud {
             api_addr,
             wamp_addr,
+            tunnel_addr,
+            tunnels,
             board_url,
             gateway,
             store,
@@ -178,9 +220,18 @@ impl RunningCloud {
         if let Some(gw) = &self.gateway {
             gw.close();
         }
+        if let Some((server, task)) = &self.tunnels {
+            task.abort();
+            server.close_all();
+        }
         let _ = self.shutdown.send(true);
         let _ = self.server.await;
         self.store.close().await;
+    }
+
+    /// The service tunnel server, when it runs.
+    pub fn tunnels(&self) -> Option<&tunnel::TunnelServer> {
+        self.tunnels.as_ref().map(|(s, _)| s)
     }
 
     /// Waits until the server stops by itself (it only does on error).

@@ -7,6 +7,7 @@
 //! - [`listing`]: collection queries (`limit`, `marker`, `sort_key`, `sort_dir`, `fields`).
 //! - [`plugin_runtime`]: which runtime runs a plugin (Python or WASM) and its limits.
 //! - [`policy`]: callers, IoTronic roles and the authorisation rules.
+//! - [`public_ports`]: the public port pool of service tunnels.
 //! - [`time`]: the timestamp format IoTronic puts on the wire.
 #![forbid(unsafe_code)]
 #![deny(rust_2018_idioms)]
@@ -19,6 +20,7 @@ pub mod listing;
 pub mod pickle;
 pub mod plugin_runtime;
 pub mod policy;
+pub mod public_ports;
 pub mod resources;
 pub mod rollout;
 pub mod time;

@@ -51,11 +51,50 @@ pub struct CloudArgs {
     /// The stable agent name boards are provisioned with: their RPC prefix. Never a host name.
     #[arg(long, default_value = "s4t")]
     agent_name: String,
+    #[command(flatten)]
+    tunnels: TunnelArgs,
+}
+
+/// The service tunnel server.
+#[derive(Args, Debug)]
+pub struct TunnelArgs {
+    /// Where the service tunnel server (wstun protocol) listens. Stock Lightning-rods use port
+    /// 8080 on the host of their WAMP URL. TLS with the WAMP certificate when it has one.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    tunnel_addr: String,
+    /// The tunnel URL s4t agents are told (default: ws[s]://HOST-OF-THE-WAMP-URL:TUNNEL-PORT).
+    #[arg(long)]
+    tunnel_public_url: Option<String>,
+    /// Public ports handed out to exposed services, FIRST-LAST. IoTronic's defaults give 50001-50098.
+    #[arg(long, default_value = "50001-50098", value_parser = parse_ports)]
+    public_ports: std::ops::RangeInclusive<u16>,
+    /// The address public ports are opened on (default: the --tunnel-addr address). Use 0.0.0.0
+    /// to serve exposed services on every interface.
+    #[arg(long)]
+    public_host: Option<std::net::IpAddr>,
+    /// Seconds without traffic after which a tunnelled connection is closed (0: never).
+    #[arg(long, default_value_t = 0)]
+    tunnel_idle_timeout: u64,
+}
+
+fn parse_ports(text: &str) -> Result<std::ops::RangeInclusive<u16>, String> {
+    s4t_model::public_ports::parse_range(text)
+}
+
+impl TunnelArgs {
+    fn apply(self, config: &mut CloudConfig) {
+        config.tunnel_addr = Some(self.tunnel_addr);
+        config.tunnel_public_url = self.tunnel_public_url.unwrap_or_default();
+        config.public_ports = self.public_ports;
+        config.public_host = self.public_host;
+        config.tunnel_idle_timeout = (self.tunnel_idle_timeout > 0)
+            .then(|| std::time::Duration::from_secs(self.tunnel_idle_timeout));
+    }
 }
 
 impl CloudArgs {
     fn config(self) -> CloudConfig {
-        CloudConfig {
+        let mut config = CloudConfig {
             data_dir: self.data_dir,
             database_url: self.database_url,
             api_addr: self.api_addr,
@@ -68,7 +107,10 @@ impl CloudArgs {
             allow_anonymous_boards: self.allow_anonymous_boards,
             wamp_ping_interval: std::time::Duration::from_secs(self.wamp_ping_interval),
             board_call_timeout: std::time::Duration::from_secs(self.board_call_timeout),
-        }
+            ..CloudConfig::for_dir(".")
+        };
+        self.tunnels.apply(&mut config);
+        config
     }
 }
 
@@ -87,6 +129,8 @@ pub struct DevArgs {
     /// register and come online.
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(0..=1000))]
     boards: u32,
+    #[command(flatten)]
+    tunnels: TunnelArgs,
 }
 
 /// Prints a line for the operator. A closed stdout (a supervisor that stopped reading) must not
@@ -154,6 +198,9 @@ pub async fn cloud(args: CloudArgs) -> anyhow::Result<()> {
             running.board_url
         ));
     }
+    if let Some(addr) = running.tunnel_addr {
+        say(&format!("s4t cloud: service tunnel server on {addr}"));
+    }
     if running.new_admin_token.is_some() {
         say(&format!(
             "s4t cloud: admin token written to {}",
@@ -171,6 +218,7 @@ pub async fn dev(args: DevArgs) -> anyhow::Result<()> {
     let mut config = CloudConfig::for_dir(&args.data_dir);
     config.api_addr = args.api_addr;
     config.wamp_addr = Some(args.wamp_addr);
+    args.tunnels.apply(&mut config);
     let token_file = config.data_dir.join(s4t_cloud::auth::ADMIN_TOKEN_FILE);
     let mut running = RunningCloud::start(config)
         .await

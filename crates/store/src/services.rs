@@ -174,23 +174,177 @@ impl Store {
     }
 
     pub async fn exposed_services(&self, board_uuid: &str) -> Result<Vec<ExposedService>> {
-        let rows = sqlx::query(
-            "SELECT board_uuid, service_uuid, public_port, created_at, updated_at FROM exposed_services \
-             WHERE board_uuid = $1 ORDER BY id",
-        )
+        let rows = sqlx::query(&format!("{EXPOSED} WHERE board_uuid = $1 ORDER BY id"))
+            .bind(board_uuid)
+            .fetch_all(self.pool())
+            .await?;
+        rows.iter().map(decode_exposed).collect()
+    }
+}
+
+/// Why a public port could not be reserved.
+#[derive(Debug, thiserror::Error)]
+pub enum ReserveError {
+    #[error("Service {service} is already exposed on board {board} (public port {port}).")]
+    AlreadyExposed {
+        board: String,
+        service: String,
+        port: i64,
+    },
+    #[error("No free public port for service {service}: every port of {first}-{last} is taken. Disable a service or widen the range (s4t cloud --public-ports).")]
+    Full {
+        service: String,
+        first: u16,
+        last: u16,
+    },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+fn decode_exposed(row: &AnyRow) -> Result<ExposedService> {
+    Ok(ExposedService {
+        board_uuid: row.try_get("board_uuid")?,
+        service_uuid: row.try_get("service_uuid")?,
+        public_port: row.try_get("public_port")?,
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
+    })
+}
+
+const EXPOSED: &str =
+    "SELECT board_uuid, service_uuid, public_port, created_at, updated_at FROM exposed_services";
+
+impl Store {
+    /// The service exposed on a public port, if any: what the tunnel server admits.
+    pub async fn exposed_at_port(&self, port: u16) -> Result<Option<ExposedService>> {
+        let row = sqlx::query(&format!("{EXPOSED} WHERE public_port = $1"))
+            .bind(port as i64)
+            .fetch_optional(self.pool())
+            .await?;
+        row.as_ref().map(decode_exposed).transpose()
+    }
+
+    /// The exposure of one service on one board, if any.
+    pub async fn exposed_service(
+        &self,
+        board_uuid: &str,
+        service_uuid: &str,
+    ) -> Result<Option<ExposedService>> {
+        let row = sqlx::query(&format!(
+            "{EXPOSED} WHERE board_uuid = $1 AND service_uuid = $2"
+        ))
         .bind(board_uuid)
-        .fetch_all(self.pool())
+        .bind(service_uuid)
+        .fetch_optional(self.pool())
         .await?;
-        rows.iter()
-            .map(|row| {
-                Ok(ExposedService {
-                    board_uuid: row.try_get("board_uuid")?,
-                    service_uuid: row.try_get("service_uuid")?,
-                    public_port: row.try_get("public_port")?,
-                    created_at: row.try_get("created_at")?,
-                    updated_at: row.try_get("updated_at")?,
-                })
-            })
-            .collect()
+        row.as_ref().map(decode_exposed).transpose()
+    }
+
+    /// Takes a free public port of `range` for the service on the board and records the
+    /// exposure. Safe between replicas on one database: the port is UNIQUE, and a lost race is
+    /// retried with another port. `draw` gives random numbers (to spread the ports).
+    pub async fn reserve_public_port(
+        &self,
+        board_uuid: &str,
+        service_uuid: &str,
+        range: &std::ops::RangeInclusive<u16>,
+        mut draw: impl FnMut() -> u64,
+    ) -> std::result::Result<ExposedService, ReserveError> {
+        for _ in 0..16 {
+            if let Some(e) = self.exposed_service(board_uuid, service_uuid).await? {
+                return Err(ReserveError::AlreadyExposed {
+                    board: board_uuid.into(),
+                    service: service_uuid.into(),
+                    port: e.public_port,
+                });
+            }
+            let used: Vec<i64> = sqlx::query(
+                "SELECT public_port FROM exposed_services WHERE public_port BETWEEN $1 AND $2",
+            )
+            .bind(*range.start() as i64)
+            .bind(*range.end() as i64)
+            .fetch_all(self.pool())
+            .await
+            .map_err(StoreError::from)?
+            .iter()
+            .map(|r| r.try_get(0))
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(StoreError::from)?;
+            let Some(port) = s4t_model::public_ports::pick_free(range, &used, draw()) else {
+                return Err(ReserveError::Full {
+                    service: service_uuid.into(),
+                    first: *range.start(),
+                    last: *range.end(),
+                });
+            };
+            let inserted = sqlx::query(
+                "INSERT INTO exposed_services (board_uuid, service_uuid, public_port, created_at) VALUES ($1, $2, $3, $4)",
+            )
+            .bind(board_uuid)
+            .bind(service_uuid)
+            .bind(port as i64)
+            .bind(s4t_model::time::now())
+            .execute(self.writer())
+            .await;
+            match inserted {
+                Ok(_) => {
+                    return self
+                        .exposed_service(board_uuid, service_uuid)
+                        .await?
+                        .ok_or_else(|| {
+                            StoreError::Conflict(format!(
+                                "the exposure of service {service_uuid} on board {board_uuid} vanished as it was made"
+                            ))
+                            .into()
+                        })
+                }
+                Err(e) => match e.as_database_error() {
+                    // Another request took the port (or exposed the same service) meanwhile:
+                    // look again.
+                    Some(db) if db.is_unique_violation() => continue,
+                    Some(db) if db.is_foreign_key_violation() => {
+                        return Err(StoreError::Conflict(format!(
+                            "board {board_uuid} or service {service_uuid} was deleted meanwhile"
+                        ))
+                        .into())
+                    }
+                    _ => return Err(StoreError::Database(e).into()),
+                },
+            }
+        }
+        Err(StoreError::Conflict(format!(
+            "could not reserve a public port for service {service_uuid}: too many concurrent reservations, try again"
+        ))
+        .into())
+    }
+
+    /// Ends an exposure; returns the port it held (now free), if it existed.
+    pub async fn release_public_port(
+        &self,
+        board_uuid: &str,
+        service_uuid: &str,
+    ) -> Result<Option<i64>> {
+        let Some(e) = self.exposed_service(board_uuid, service_uuid).await? else {
+            return Ok(None);
+        };
+        sqlx::query("DELETE FROM exposed_services WHERE board_uuid = $1 AND service_uuid = $2")
+            .bind(board_uuid)
+            .bind(service_uuid)
+            .execute(self.writer())
+            .await?;
+        Ok(Some(e.public_port))
+    }
+
+    /// Stamps `updated_at` of an exposure (a restore).
+    pub async fn touch_exposed_service(&self, board_uuid: &str, service_uuid: &str) -> Result<()> {
+        sqlx::query(
+            "UPDATE exposed_services SET updated_at = $1 WHERE board_uuid = $2 AND service_uuid = $3",
+        )
+        .bind(s4t_model::time::now())
+        .bind(board_uuid)
+        .bind(service_uuid)
+        .execute(self.writer())
+        .await?;
+        Ok(())
     }
 }

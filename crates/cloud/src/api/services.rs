@@ -171,10 +171,13 @@ async fn action(
     let req = ActionRequest::read("Service", json_body(&body)?, &SERVICE_ACTIONS)?;
     let s = find(&state, &ctx, &service).await?;
     state.conductor.ensure_connected(&b)?;
-    let svc = json!({"uuid": s.uuid, "name": s.name, "port": s.port, "protocol": s.protocol});
-    Ok(Json(
-        state.conductor.execute(&b, &req.action, vec![svc]).await?,
-    ))
+    let c = &state.conductor;
+    let reply = match req.action.as_str() {
+        "ServiceEnable" => c.enable_service(&b, &s).await?,
+        "ServiceDisable" => c.disable_service(&b, &s).await?,
+        _ => c.restore_service(&b, &s).await?,
+    };
+    Ok(Json(reply))
 }
 
 async fn restore(
@@ -191,12 +194,9 @@ async fn restore(
             .store
             .service(&Ident::Uuid(e.service_uuid.clone()), &s4t_store::Scope::All)
             .await?;
-        let svc = json!({"uuid": s.uuid, "name": s.name, "port": s.port, "protocol": s.protocol});
-        state
-            .conductor
-            .execute(&b, "ServiceRestore", vec![svc, json!(e.public_port)])
-            .await?;
+        state.conductor.restore_service(&b, &s).await?;
     }
+    let list = state.store.exposed_services(&b.uuid).await?;
     Ok(Json(
         json!({"exposed": list.iter().map(render::exposed).collect::<Vec<_>>()}),
     ))

@@ -1,5 +1,6 @@
 //! The WAMP client: [`connect`] over `ws://` or `wss://`, giving a [`Session`].
 
+mod dial;
 pub(crate) mod session;
 mod tls;
 
@@ -11,6 +12,7 @@ use tokio::net::{TcpSocket, TcpStream};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::{header, HeaderValue};
 
+pub use dial::{dial, DialedStream};
 pub use session::{
     event_handler, handler, CallResult, Event, EventHandler, Handler, Invocation, Session,
 };
@@ -198,7 +200,11 @@ fn negotiated(
         .ok_or_else(|| WampError::Transport("the server did not select a WAMP subprotocol".into()))
 }
 
-async fn tcp_connect(host: &str, port: u16, local: Option<IpAddr>) -> Result<TcpStream, WampError> {
+pub(crate) async fn tcp_connect(
+    host: &str,
+    port: u16,
+    local: Option<IpAddr>,
+) -> Result<TcpStream, WampError> {
     let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host, port))
         .await
         .map_err(|e| WampError::Transport(format!("cannot resolve {host}: {e}")))?

@@ -1,0 +1,14 @@
+//! Wire formats shared by the s4t cloud and the s4t agent.
+//!
+//! - [`wstun`]: the reverse-tunnel protocol of `wstun` (the Node.js tunnel that IoTronic and
+//!   Lightning-rod use for board services): how upgrade requests are told apart, the `NC:<id>`
+//!   frames, the URLs, and the s4t extension negotiated by subprotocol.
+//! - [`pump`]: moving bytes between a TCP socket and a tunnel WebSocket in both directions, with
+//!   back-pressure and (with s4t peers) TCP half-close.
+#![forbid(unsafe_code)]
+#![deny(rust_2018_idioms)]
+
+pub mod pump;
+pub mod wstun;
+
+pub use pump::{pump, Transferred};
