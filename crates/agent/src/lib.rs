@@ -8,6 +8,8 @@
 //!   unless the board's operator allows them.
 //! - [`plugins`]: Lightning-rod plugins (Python), each in its own process, with Lightning-rod's
 //!   files and replies.
+//! - [`services`]: board services exposed on public cloud ports through native wstun tunnels,
+//!   with Lightning-rod's `services.json` and replies.
 //!
 //! Against an s4t cloud the agent authenticates with the secret issued at registration (WAMP
 //! ticket, authid = board uuid); against a stock cloud it joins anonymously, as Lightning-rod.
@@ -17,6 +19,7 @@
 pub mod device;
 pub mod link;
 pub mod plugins;
+pub mod services;
 pub mod settings;
 
 pub use device::{Device, DevicePolicy};

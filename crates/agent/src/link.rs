@@ -18,6 +18,7 @@ use s4t_wamp::{
 
 use crate::device::{self, Aftermath, Device, Performed};
 use crate::plugins::{self, Plugins};
+use crate::services::{self, Services, TunnelIdentity};
 use crate::settings::{self, Identity, Phase, SettingsStore};
 
 /// How an agent runs.
@@ -165,6 +166,12 @@ async fn run(
 ) {
     let mut backoff = Backoff::new(config.backoff_min, config.backoff_max);
     let plugins = open_plugins(&config);
+    let services = config.data_dir.as_ref().map(|d| {
+        Arc::new(Services::open(
+            d,
+            client_config(&config, board_link::REALM, None),
+        ))
+    });
     if let Some(p) = &plugins {
         // In the background: the board comes online while slow plugins load.
         let p = p.clone();
@@ -174,7 +181,15 @@ async fn run(
         if *stop.borrow() {
             break;
         }
-        let wait = match step(&config, plugins.as_ref(), &state, &mut stop).await {
+        let wait = match step(
+            &config,
+            plugins.as_ref(),
+            services.as_ref(),
+            &state,
+            &mut stop,
+        )
+        .await
+        {
             Ok(Step::Again) => {
                 backoff.reset();
                 Duration::ZERO
@@ -195,6 +210,9 @@ async fn run(
     }
     if let Some(p) = &plugins {
         p.shutdown().await;
+    }
+    if let Some(s) = &services {
+        s.shutdown().await;
     }
     let _ = state.send(AgentState::Stopped);
 }
@@ -221,6 +239,7 @@ enum Step {
 async fn step(
     config: &AgentConfig,
     plugins: Option<&Arc<Plugins>>,
+    services: Option<&Arc<Services>>,
     state: &watch::Sender<AgentState>,
     stop: &mut watch::Receiver<bool>,
 ) -> Result<Step, String> {
@@ -249,7 +268,7 @@ async fn step(
         }
         Phase::Provisioned(identity) => {
             let _ = state.send(AgentState::Connecting);
-            serve(config, plugins, doc, identity, state, stop).await
+            serve(config, plugins, services, doc, identity, state, stop).await
         }
     }
 }
@@ -321,6 +340,7 @@ fn local_ip_towards(url: &str) -> Option<String> {
 async fn serve(
     config: &AgentConfig,
     plugins: Option<&Arc<Plugins>>,
+    services: Option<&Arc<Services>>,
     mut doc: Value,
     id: Identity,
     state: &watch::Sender<AgentState>,
@@ -409,6 +429,17 @@ async fn serve(
             procedures.push((method, Actions::Simulated(p.clone())));
         }
     }
+    if let Some(s) = services {
+        s.connected_as(TunnelIdentity {
+            board: id.uuid.clone(),
+            secret: id.secret.clone(),
+            default_server: TunnelIdentity::default_server_for(&id.main_url),
+        })
+        .await;
+        for method in services::SERVICE_METHODS {
+            procedures.push((method, Actions::Services(s.clone())));
+        }
+    }
     for (method, actions) in procedures {
         let ctx = CallContext {
             actions,
@@ -480,6 +511,7 @@ enum Actions {
     Device(Device),
     Plugins(Arc<Plugins>),
     Simulated(Arc<plugins::simulated::SimulatedPlugins>),
+    Services(Arc<Services>),
 }
 
 impl Actions {
@@ -487,7 +519,7 @@ impl Actions {
     fn always_async(&self, method: &str) -> bool {
         match self {
             Actions::Device(_) => device::always_async(method),
-            Actions::Plugins(_) | Actions::Simulated(_) => false,
+            Actions::Plugins(_) | Actions::Simulated(_) | Actions::Services(_) => false,
         }
     }
 
@@ -495,7 +527,7 @@ impl Actions {
     fn never_async(&self, method: &str) -> bool {
         match self {
             Actions::Device(_) => device::never_async(method),
-            Actions::Plugins(_) | Actions::Simulated(_) => false,
+            Actions::Plugins(_) | Actions::Simulated(_) | Actions::Services(_) => false,
         }
     }
 
@@ -508,7 +540,9 @@ impl Actions {
     fn running_message(&self, method: &str, data: &[Value]) -> String {
         match self {
             Actions::Device(_) => device::running_message(method, &device_params(data)),
-            Actions::Plugins(_) | Actions::Simulated(_) => method.to_string(),
+            Actions::Plugins(_) | Actions::Simulated(_) | Actions::Services(_) => {
+                method.to_string()
+            }
         }
     }
 
@@ -521,6 +555,10 @@ impl Actions {
             },
             Actions::Simulated(p) => Performed {
                 reply: p.perform(method, data),
+                then: None,
+            },
+            Actions::Services(s) => Performed {
+                reply: s.perform(method, data).await,
                 then: None,
             },
         }

@@ -264,20 +264,17 @@ fn is_websocket_upgrade(headers: &HeaderMap) -> bool {
 fn accept(
     req: &mut Request,
     subprotocol: &'static str,
-) -> Result<(Response, hyper::upgrade::OnUpgrade), Response> {
+) -> Result<(Response, hyper::upgrade::OnUpgrade), &'static str> {
     let key = req
         .headers()
         .get(header::SEC_WEBSOCKET_KEY)
-        .ok_or_else(|| plain(StatusCode::BAD_REQUEST, "Sec-WebSocket-Key is missing"))?;
+        .ok_or("Sec-WebSocket-Key is missing")?;
     if req
         .headers()
         .get(header::SEC_WEBSOCKET_VERSION)
         .is_none_or(|v| v != "13")
     {
-        return Err(plain(
-            StatusCode::BAD_REQUEST,
-            "Sec-WebSocket-Version must be 13",
-        ));
+        return Err("Sec-WebSocket-Version must be 13");
     }
     let accept_key = tokio_tungstenite::tungstenite::handshake::derive_accept_key(key.as_bytes());
     let on_upgrade = hyper::upgrade::on(&mut *req);
@@ -351,7 +348,7 @@ async fn handle(State(server): State<TunnelServer>, mut req: Request) -> Respons
             };
             let (response, on_upgrade) = match accept(&mut req, subprotocol) {
                 Ok(r) => r,
-                Err(refusal) => return refusal,
+                Err(why) => return plain(StatusCode::BAD_REQUEST, why),
             };
             tokio::spawn(async move {
                 if let Some(ws) = upgraded(on_upgrade).await {
@@ -426,7 +423,7 @@ impl TunnelServer {
         };
         let (response, on_upgrade) = match accept(&mut req, subprotocol) {
             Ok(r) => r,
-            Err(refusal) => return refusal,
+            Err(why) => return plain(StatusCode::BAD_REQUEST, why),
         };
         let serial = inner.serial.fetch_add(1, Ordering::Relaxed);
         let (stop, stop_rx) = watch::channel(false);

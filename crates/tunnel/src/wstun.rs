@@ -212,7 +212,8 @@ mod tests {
         let frame = new_connection_frame(&id);
         assert!(frame.starts_with("NC:"));
         assert_eq!(parse_new_connection(&frame), Ok(id));
-        for bad in ["", "NC:", "NC:xyz", "nc:".to_string() + &id.to_string()].iter() {
+        let lower_case = format!("nc:{id}");
+        for bad in ["", "NC:", "NC:xyz", lower_case.as_str()] {
             assert!(parse_new_connection(bad).is_err(), "{bad}");
         }
         let long = "x".repeat(1000);
