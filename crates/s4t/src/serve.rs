@@ -60,6 +60,7 @@ pub struct CloudArgs {
 pub struct TunnelArgs {
     /// Where the service tunnel server (wstun protocol) listens. Stock Lightning-rods use port
     /// 8080 on the host of their WAMP URL. TLS with the WAMP certificate when it has one.
+    /// `off`: no tunnel server (services cannot be enabled).
     #[arg(long, default_value = "127.0.0.1:8080")]
     tunnel_addr: String,
     /// The tunnel URL s4t agents are told (default: ws[s]://HOST-OF-THE-WAMP-URL:TUNNEL-PORT).
@@ -83,7 +84,7 @@ fn parse_ports(text: &str) -> Result<std::ops::RangeInclusive<u16>, String> {
 
 impl TunnelArgs {
     fn apply(self, config: &mut CloudConfig) {
-        config.tunnel_addr = Some(self.tunnel_addr);
+        config.tunnel_addr = (self.tunnel_addr != "off").then_some(self.tunnel_addr);
         config.tunnel_public_url = self.tunnel_public_url.unwrap_or_default();
         config.public_ports = self.public_ports;
         config.public_host = self.public_host;
