@@ -81,8 +81,6 @@ struct Control {
     serial: u64,
     /// Ends the control socket and closes its listener.
     stop: watch::Sender<bool>,
-    /// Ends the port's tunnelled connections too (the service was disabled).
-    revoke: watch::Sender<bool>,
 }
 
 struct Pending {
@@ -94,6 +92,9 @@ struct Inner {
     store: Store,
     config: TunnelConfig,
     controls: Mutex<HashMap<u16, Control>>,
+    /// Per public port, ends every connection tunnelled through it, whichever control socket
+    /// announced it: a board that reconnects keeps its open connections; a disable cuts them.
+    revocations: Mutex<HashMap<u16, watch::Sender<bool>>>,
     pending: Mutex<HashMap<Uuid, Pending>>,
     serial: AtomicU64,
     counters: TunnelCounters,
@@ -119,6 +120,7 @@ impl TunnelServer {
                 store,
                 config,
                 controls: Mutex::new(HashMap::new()),
+                revocations: Mutex::new(HashMap::new()),
                 pending: Mutex::new(HashMap::new()),
                 serial: AtomicU64::new(1),
                 counters: TunnelCounters::default(),
@@ -159,7 +161,9 @@ impl TunnelServer {
     pub fn revoke_port(&self, port: u16) {
         if let Some(c) = self.inner.controls.lock().unwrap().remove(&port) {
             let _ = c.stop.send(true);
-            let _ = c.revoke.send(true);
+        }
+        if let Some(r) = self.inner.revocations.lock().unwrap().remove(&port) {
+            let _ = r.send(true);
         }
         self.inner
             .pending
@@ -170,7 +174,7 @@ impl TunnelServer {
 
     /// Closes every public port and tunnelled connection (the cloud stops).
     pub fn close_all(&self) {
-        let ports: Vec<u16> = self
+        let mut ports: Vec<u16> = self
             .inner
             .controls
             .lock()
@@ -178,6 +182,7 @@ impl TunnelServer {
             .keys()
             .copied()
             .collect();
+        ports.extend(self.inner.revocations.lock().unwrap().keys());
         for port in ports {
             self.revoke_port(port);
         }
@@ -427,14 +432,19 @@ impl TunnelServer {
         };
         let serial = inner.serial.fetch_add(1, Ordering::Relaxed);
         let (stop, stop_rx) = watch::channel(false);
-        let (revoke, revoke_rx) = watch::channel(false);
+        let revoke_rx = inner
+            .revocations
+            .lock()
+            .unwrap()
+            .entry(public_port)
+            .or_insert_with(|| watch::channel(false).0)
+            .subscribe();
         let replaced = inner.controls.lock().unwrap().insert(
             public_port,
             Control {
                 board: board.clone(),
                 serial,
                 stop,
-                revoke,
             },
         );
         if let Some(old) = replaced {

@@ -53,13 +53,23 @@ pub fn temp_dir(tag: &str) -> PathBuf {
 
 /// Starts `s4t cloud` and waits for its "REST API on" line.
 pub fn start_cloud(dir: &Path, api_port: u16, wamp_port: u16) -> (Proc, String) {
+    start_cloud_with(dir, api_port, wamp_port, &["--tunnel-addr", "127.0.0.1:0"])
+}
+
+/// [`start_cloud`] with more flags.
+pub fn start_cloud_with(
+    dir: &Path,
+    api_port: u16,
+    wamp_port: u16,
+    extra: &[&str],
+) -> (Proc, String) {
     let mut child = Command::new(BIN)
         .args(["cloud", "--data-dir"])
         .arg(dir)
         .args(["--api-addr", &format!("127.0.0.1:{api_port}")])
         .args(["--wamp-addr", &format!("127.0.0.1:{wamp_port}")])
         .args(["--wamp-ping-interval", "1"])
-        .args(["--tunnel-addr", "127.0.0.1:0"])
+        .args(extra)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
