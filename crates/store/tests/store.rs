@@ -625,6 +625,123 @@ async fn batched_sub_requests(s: Store) {
     assert!(s.injections(&uuids[30]).await.unwrap().is_empty());
 }
 
+async fn public_ports_are_reserved_once(s: Store) {
+    use s4t_store::services::ReserveError;
+    let b = s
+        .create_board(&board("pb", "PB"), &own(None))
+        .await
+        .unwrap();
+    let mut svcs = Vec::new();
+    for i in 0..5 {
+        let f = ServiceFields::read(
+            json!({"name": format!("s{i}"), "port": 1000 + i, "protocol": "TCP"}),
+            true,
+        )
+        .unwrap();
+        svcs.push(s.create_service(&f, None).await.unwrap().uuid);
+    }
+    let range = 50100..=50102;
+    let first = s
+        .reserve_public_port(&b.uuid, &svcs[0], &range, || 7)
+        .await
+        .unwrap();
+    assert!(range.contains(&(first.public_port as u16)));
+    assert_eq!(
+        s.exposed_at_port(first.public_port as u16)
+            .await
+            .unwrap()
+            .unwrap()
+            .service_uuid,
+        svcs[0]
+    );
+    match s.reserve_public_port(&b.uuid, &svcs[0], &range, || 0).await {
+        Err(ReserveError::AlreadyExposed { port, .. }) => assert_eq!(port, first.public_port),
+        other => panic!("a second reservation of one service: {other:?}"),
+    }
+    // Three services race for the two ports left, all drawing the same port first: each port
+    // goes to one of them, the third is told the range is full.
+    let races: Vec<_> = svcs[1..4]
+        .iter()
+        .map(|svc| {
+            let (s, b, svc, range) = (s.clone(), b.uuid.clone(), svc.clone(), range.clone());
+            tokio::spawn(async move { s.reserve_public_port(&b, &svc, &range, || 0).await })
+        })
+        .collect();
+    let mut ports = vec![first.public_port];
+    let mut full = 0;
+    for r in races {
+        match r.await.unwrap() {
+            Ok(e) => ports.push(e.public_port),
+            Err(ReserveError::Full { first, last, .. }) => {
+                assert_eq!((first, last), (50100, 50102));
+                full += 1;
+            }
+            Err(e) => panic!("{e}"),
+        }
+    }
+    ports.sort();
+    assert_eq!((ports, full), (vec![50100, 50101, 50102], 1));
+    assert!(ReserveError::Full {
+        service: "x".into(),
+        first: 1,
+        last: 2
+    }
+    .to_string()
+    .contains("--public-ports"));
+    // A released port is free again; releasing twice is harmless.
+    let freed = s.release_public_port(&b.uuid, &svcs[0]).await.unwrap();
+    assert_eq!(freed, Some(first.public_port));
+    assert_eq!(
+        s.release_public_port(&b.uuid, &svcs[0]).await.unwrap(),
+        None
+    );
+    assert!(s
+        .exposed_at_port(first.public_port as u16)
+        .await
+        .unwrap()
+        .is_none());
+    let taken: Vec<String> = s
+        .exposed_services(&b.uuid)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.service_uuid)
+        .collect();
+    let waiting = svcs[1..4].iter().find(|u| !taken.contains(u)).unwrap();
+    let again = s
+        .reserve_public_port(&b.uuid, waiting, &range, || 0)
+        .await
+        .unwrap();
+    assert_eq!(again.public_port, first.public_port);
+    // The same service enabled twice at once: one exposure, one clear refusal.
+    let twice: Vec<_> = (0..2)
+        .map(|_| {
+            let (s, b, svc) = (s.clone(), b.uuid.clone(), svcs[4].clone());
+            tokio::spawn(async move {
+                s.reserve_public_port(&b, &svc, &(50200..=50209), || 0)
+                    .await
+            })
+        })
+        .collect();
+    let mut ok = 0;
+    for r in twice {
+        match r.await.unwrap() {
+            Ok(_) => ok += 1,
+            Err(ReserveError::AlreadyExposed { .. }) => {}
+            Err(e) => panic!("{e}"),
+        }
+    }
+    assert_eq!(ok, 1);
+    // A service still exposed cannot be deleted; deleting the board ends its exposures.
+    assert!(matches!(
+        s.delete_service(&svcs[4]).await,
+        Err(StoreError::Conflict(_))
+    ));
+    s.delete_board(&b.uuid).await.unwrap();
+    assert!(s.exposed_at_port(50200).await.unwrap().is_none());
+    s.delete_service(&svcs[4]).await.unwrap();
+}
+
 macro_rules! both_engines {
     ($($name:ident),* $(,)?) => {
         mod sqlite { $( #[tokio::test] async fn $name() { if let Some(s) = super::sqlite().await { super::$name(s).await } } )* }
@@ -647,4 +764,5 @@ both_engines!(
     board_link_lifecycle,
     async_results_complete_requests_and_parents,
     batched_sub_requests,
+    public_ports_are_reserved_once,
 );
