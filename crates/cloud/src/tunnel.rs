@@ -576,7 +576,21 @@ impl TunnelServer {
         c.connections_open.fetch_sub(1, Ordering::Relaxed);
     }
 
-    /// Counters as JSON (for the metrics and status routes).
+    /// The public ports a control socket holds open now, with their boards, by port.
+    pub fn open_ports(&self) -> Vec<(u16, String)> {
+        let mut list: Vec<(u16, String)> = self
+            .inner
+            .controls
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(p, c)| (*p, c.board.clone()))
+            .collect();
+        list.sort();
+        list
+    }
+
+    /// Counters as JSON (for `GET /v1/tunnels`).
     pub fn counters_json(&self) -> Value {
         let c = &self.inner.counters;
         json!({

@@ -30,6 +30,7 @@ pub fn routes() -> Router<AppState> {
         .route("/v1/boards/{board}/services/restore", get(restore))
         .route("/v1/boards/{board}/services/status", get(status))
         .route("/v1/boards/{board}/services/{service}/action", post(action))
+        .route("/v1/tunnels", get(tunnels))
 }
 
 pub async fn find(state: &AppState, ctx: &Ctx, raw: &str) -> ApiResult<Service> {
@@ -215,4 +216,22 @@ async fn status(
             .execute(&b, "ServicesStatus", vec![])
             .await?,
     ))
+}
+
+/// The tunnel server as it runs (an s4t extension): its URL, port range, the public ports held
+/// open by a board's control socket, and its counters.
+async fn tunnels(State(state): State<AppState>, ctx: Ctx) -> ApiResult<Json<Value>> {
+    ctx.allow(Action::ServiceModify, None)?;
+    let Some(t) = state.conductor.tunnels() else {
+        return Ok(Json(json!({"running": false})));
+    };
+    let range = &t.config().ports;
+    Ok(Json(json!({
+        "running": true,
+        "url": state.conductor.tunnel_url(),
+        "public_ports": format!("{}-{}", range.start(), range.end()),
+        "public_host": t.config().public_host.to_string(),
+        "open": t.open_ports().into_iter().map(|(port, board)| json!({"public_port": port, "board_uuid": board})).collect::<Vec<_>>(),
+        "counters": t.counters_json(),
+    })))
 }
