@@ -29,6 +29,7 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::WebSocketStream;
 use uuid::Uuid;
 
+use s4t_store::services::PortPurpose;
 use s4t_store::Store;
 use s4t_tunnel::pump::{self, PumpOptions};
 use s4t_tunnel::wstun::{self, Upgrade};
@@ -385,7 +386,7 @@ impl TunnelServer {
         let Some(board) = board else {
             return refuse("no board uuid: add &uuid=<board uuid>".into());
         };
-        let exposed = match inner.store.exposed_at_port(public_port).await {
+        let holder = match inner.store.port_holder(public_port).await {
             Ok(e) => e,
             Err(e) => {
                 return plain(
@@ -394,11 +395,11 @@ impl TunnelServer {
                 )
             }
         };
-        if exposed.as_ref().is_none_or(|e| e.board_uuid != board) {
+        let Some(holder) = holder.filter(|h| h.board_uuid == board) else {
             return refuse(format!(
                 "public port {public_port} is not allocated to board {board}"
             ));
-        }
+        };
         match bearer(req.headers()) {
             Some(secret) => {
                 let stored = inner.store.board_secret_hash(&board).await.ok().flatten();
@@ -417,7 +418,12 @@ impl TunnelServer {
                 ))
             }
         }
-        let listener = match self.listen(public_port).await {
+        // A webservice's tunnel is for the HTTPS front only: never open to users directly.
+        let host = match holder.purpose {
+            PortPurpose::Service => inner.config.public_host,
+            PortPurpose::Webservice => IpAddr::from([127, 0, 0, 1]),
+        };
+        let listener = match self.listen(host, public_port).await {
             Ok(l) => l,
             Err(e) => {
                 return plain(
@@ -472,8 +478,8 @@ impl TunnelServer {
 
     /// Binds the public port. A control socket that still holds it (the board reconnected before
     /// the old link was seen to drop) is told to let go first.
-    async fn listen(&self, port: u16) -> std::io::Result<TcpListener> {
-        let addr = SocketAddr::new(self.inner.config.public_host, port);
+    async fn listen(&self, host: IpAddr, port: u16) -> std::io::Result<TcpListener> {
+        let addr = SocketAddr::new(host, port);
         let old = self.inner.controls.lock().unwrap().remove(&port);
         if let Some(old) = old {
             let _ = old.stop.send(true);

@@ -116,6 +116,8 @@ pub struct Webservice {
     pub extra: JsonObject,
     pub created_at: String,
     pub updated_at: Option<String>,
+    /// The tunnel port the cloud's HTTPS front reaches the board's `port` through (s4t).
+    pub tunnel_port: Option<i64>,
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -30,6 +30,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "deferred operations",
         sql: include_str!("../migrations/0003_deferred_operations.sql"),
     },
+    Migration {
+        version: 4,
+        name: "public ports",
+        sql: include_str!("../migrations/0004_public_ports.sql"),
+    },
 ];
 
 fn render(sql: &str, dialect: Dialect) -> String {

@@ -241,8 +241,9 @@ impl Store {
     }
 
     /// Takes a free public port of `range` for the service on the board and records the
-    /// exposure. Safe between replicas on one database: the port is UNIQUE, and a lost race is
-    /// retried with another port. `draw` gives random numbers (to spread the ports).
+    /// exposure. Safe between replicas on one database: every port handed out is a row of
+    /// `public_ports` (port as key) written in the same transaction, and a lost race is retried
+    /// with another port. `draw` gives random numbers (to spread the ports).
     pub async fn reserve_public_port(
         &self,
         board_uuid: &str,
@@ -251,43 +252,55 @@ impl Store {
         mut draw: impl FnMut() -> u64,
     ) -> std::result::Result<ExposedService, ReserveError> {
         for _ in 0..16 {
-            if let Some(e) = self.exposed_service(board_uuid, service_uuid).await? {
+            let mut tx = self.begin_write().await?;
+            let existing = sqlx::query(&format!(
+                "{EXPOSED} WHERE board_uuid = $1 AND service_uuid = $2"
+            ))
+            .bind(board_uuid)
+            .bind(service_uuid)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(StoreError::from)?;
+            if let Some(e) = existing.as_ref().map(decode_exposed).transpose()? {
                 return Err(ReserveError::AlreadyExposed {
                     board: board_uuid.into(),
                     service: service_uuid.into(),
                     port: e.public_port,
                 });
             }
-            let used: Vec<i64> = sqlx::query(
-                "SELECT public_port FROM exposed_services WHERE public_port BETWEEN $1 AND $2",
-            )
-            .bind(*range.start() as i64)
-            .bind(*range.end() as i64)
-            .fetch_all(self.pool())
-            .await
-            .map_err(StoreError::from)?
-            .iter()
-            .map(|r| r.try_get(0))
-            .collect::<Result<_, sqlx::Error>>()
-            .map_err(StoreError::from)?;
-            let Some(port) = s4t_model::public_ports::pick_free(range, &used, draw()) else {
+            let Some(port) = pick_port(&mut tx, range, draw()).await? else {
                 return Err(ReserveError::Full {
                     service: service_uuid.into(),
                     first: *range.start(),
                     last: *range.end(),
                 });
             };
-            let inserted = sqlx::query(
-                "INSERT INTO exposed_services (board_uuid, service_uuid, public_port, created_at) VALUES ($1, $2, $3, $4)",
+            let now = s4t_model::time::now();
+            let claimed = claim_port(
+                &mut tx,
+                port,
+                board_uuid,
+                PURPOSE_SERVICE,
+                service_uuid,
+                &now,
             )
-            .bind(board_uuid)
-            .bind(service_uuid)
-            .bind(port as i64)
-            .bind(s4t_model::time::now())
-            .execute(self.writer())
             .await;
+            let inserted = match claimed {
+                Ok(()) => sqlx::query(
+                    "INSERT INTO exposed_services (board_uuid, service_uuid, public_port, created_at) VALUES ($1, $2, $3, $4)",
+                )
+                .bind(board_uuid)
+                .bind(service_uuid)
+                .bind(port as i64)
+                .bind(&now)
+                .execute(&mut *tx)
+                .await
+                .map(|_| ()),
+                Err(e) => Err(e),
+            };
             match inserted {
-                Ok(_) => {
+                Ok(()) => {
+                    tx.commit().await.map_err(StoreError::from)?;
                     return self
                         .exposed_service(board_uuid, service_uuid)
                         .await?
@@ -296,20 +309,12 @@ impl Store {
                                 "the exposure of service {service_uuid} on board {board_uuid} vanished as it was made"
                             ))
                             .into()
-                        })
+                        });
                 }
-                Err(e) => match e.as_database_error() {
-                    // Another request took the port (or exposed the same service) meanwhile:
-                    // look again.
-                    Some(db) if db.is_unique_violation() => continue,
-                    Some(db) if db.is_foreign_key_violation() => {
-                        return Err(StoreError::Conflict(format!(
-                            "board {board_uuid} or service {service_uuid} was deleted meanwhile"
-                        ))
-                        .into())
-                    }
-                    _ => return Err(StoreError::Database(e).into()),
-                },
+                Err(e) => {
+                    let _ = tx.rollback().await;
+                    retry_or_fail(e, board_uuid, service_uuid)?;
+                }
             }
         }
         Err(StoreError::Conflict(format!(
@@ -324,15 +329,52 @@ impl Store {
         board_uuid: &str,
         service_uuid: &str,
     ) -> Result<Option<i64>> {
-        let Some(e) = self.exposed_service(board_uuid, service_uuid).await? else {
+        let mut tx = self.begin_write().await?;
+        let row = sqlx::query(&format!(
+            "{EXPOSED} WHERE board_uuid = $1 AND service_uuid = $2"
+        ))
+        .bind(board_uuid)
+        .bind(service_uuid)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(e) = row.as_ref().map(decode_exposed).transpose()? else {
             return Ok(None);
         };
         sqlx::query("DELETE FROM exposed_services WHERE board_uuid = $1 AND service_uuid = $2")
             .bind(board_uuid)
             .bind(service_uuid)
-            .execute(self.writer())
+            .execute(&mut *tx)
             .await?;
+        sqlx::query("DELETE FROM public_ports WHERE port = $1")
+            .bind(e.public_port)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
         Ok(Some(e.public_port))
+    }
+
+    /// Who holds a public port: what the tunnel server admits a control socket for.
+    pub async fn port_holder(&self, port: u16) -> Result<Option<PortHolder>> {
+        let row = sqlx::query(
+            "SELECT port, board_uuid, purpose, owner_uuid FROM public_ports WHERE port = $1",
+        )
+        .bind(port as i64)
+        .fetch_optional(self.pool())
+        .await?;
+        row.map(|r| {
+            let purpose: String = r.try_get("purpose")?;
+            Ok(PortHolder {
+                port,
+                board_uuid: r.try_get("board_uuid")?,
+                purpose: if purpose == PURPOSE_WEBSERVICE {
+                    PortPurpose::Webservice
+                } else {
+                    PortPurpose::Service
+                },
+                owner_uuid: r.try_get("owner_uuid")?,
+            })
+        })
+        .transpose()
     }
 
     /// Stamps `updated_at` of an exposure (a restore).
@@ -346,5 +388,82 @@ impl Store {
         .execute(self.writer())
         .await?;
         Ok(())
+    }
+}
+
+pub(crate) const PURPOSE_SERVICE: &str = "service";
+pub(crate) const PURPOSE_WEBSERVICE: &str = "webservice";
+
+/// What a public port is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PortPurpose {
+    /// A service exposure: the port is open to users.
+    Service,
+    /// A webservice's tunnel: reached only by the cloud's HTTPS front (bound on loopback).
+    Webservice,
+}
+
+/// The holder of a public port.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PortHolder {
+    pub port: u16,
+    pub board_uuid: String,
+    pub purpose: PortPurpose,
+    /// The service or webservice uuid.
+    pub owner_uuid: String,
+}
+
+/// A free port of `range` (the `draw`-th free one, wrapping), as the transaction sees it.
+pub(crate) async fn pick_port(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    range: &std::ops::RangeInclusive<u16>,
+    draw: u64,
+) -> Result<Option<u16>> {
+    let used: Vec<i64> = sqlx::query("SELECT port FROM public_ports WHERE port BETWEEN $1 AND $2")
+        .bind(*range.start() as i64)
+        .bind(*range.end() as i64)
+        .fetch_all(&mut **tx)
+        .await?
+        .iter()
+        .map(|r| r.try_get(0))
+        .collect::<std::result::Result<_, sqlx::Error>>()?;
+    Ok(s4t_model::public_ports::pick_free(range, &used, draw))
+}
+
+/// Records `port` as handed out; a unique violation means another request took it first.
+pub(crate) async fn claim_port(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    port: u16,
+    board_uuid: &str,
+    purpose: &str,
+    owner_uuid: &str,
+    now: &str,
+) -> std::result::Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO public_ports (port, board_uuid, purpose, owner_uuid, created_at) VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(port as i64)
+    .bind(board_uuid)
+    .bind(purpose)
+    .bind(owner_uuid)
+    .bind(now)
+    .execute(&mut **tx)
+    .await
+    .map(|_| ())
+}
+
+/// After a failed insert: `Ok` to try again (a lost race), or the error to report.
+pub(crate) fn retry_or_fail(
+    e: sqlx::Error,
+    board_uuid: &str,
+    owner_uuid: &str,
+) -> std::result::Result<(), ReserveError> {
+    match e.as_database_error() {
+        Some(db) if db.is_unique_violation() => Ok(()),
+        Some(db) if db.is_foreign_key_violation() => Err(StoreError::Conflict(format!(
+            "board {board_uuid} or {owner_uuid} was deleted meanwhile"
+        ))
+        .into()),
+        _ => Err(StoreError::Database(e).into()),
     }
 }

@@ -742,6 +742,147 @@ async fn public_ports_are_reserved_once(s: Store) {
     s.delete_service(&svcs[4]).await.unwrap();
 }
 
+async fn webservices_share_the_port_pool(s: Store) {
+    use s4t_store::services::{PortPurpose, ReserveError};
+    let b = s
+        .create_board(&board("wb", "WB"), &own(None))
+        .await
+        .unwrap();
+    let other = s
+        .create_board(&board("wb2", "WB2"), &own(None))
+        .await
+        .unwrap();
+    let svc = s
+        .create_service(
+            &ServiceFields::read(json!({"name": "ssh", "port": 22, "protocol": "TCP"}), true)
+                .unwrap(),
+            None,
+        )
+        .await
+        .unwrap();
+    let range = 50300..=50301;
+    let extra = serde_json::Map::new();
+    // Webservices need the board enabled under a name; one name per board, one board per name.
+    let e = s
+        .enable_webservices(&b.uuid, "Board1", "example.test", (80, 443), &extra)
+        .await
+        .unwrap();
+    assert_eq!(
+        (e.dns.as_str(), e.https_port, e.http_port),
+        ("Board1", 443, 80)
+    );
+    let again = s
+        .enable_webservices(&b.uuid, "other", "example.test", (80, 443), &extra)
+        .await;
+    assert!(
+        matches!(again, Err(StoreError::Conflict(ref m)) if m.contains("already enabled")),
+        "{again:?}"
+    );
+    let taken = s
+        .enable_webservices(&other.uuid, "board1", "example.test", (80, 443), &extra)
+        .await;
+    assert!(
+        matches!(taken, Err(StoreError::Conflict(ref m)) if m.contains("choose another dns")),
+        "{taken:?}"
+    );
+
+    let (web, new) = s
+        .create_webservice(&b.uuid, "web", 8080, false, &extra, &range, || 0)
+        .await
+        .unwrap();
+    assert!(new);
+    let tunnel = web.tunnel_port.unwrap() as u16;
+    assert!(range.contains(&tunnel));
+    let (same, new) = s
+        .create_webservice(&b.uuid, "web", 9999, true, &extra, &range, || 0)
+        .await
+        .unwrap();
+    assert_eq!(
+        (same.uuid.as_str(), new, same.port),
+        (web.uuid.as_str(), false, 8080)
+    );
+    let holder = s.port_holder(tunnel).await.unwrap().unwrap();
+    assert_eq!(
+        (holder.purpose, holder.owner_uuid.as_str()),
+        (PortPurpose::Webservice, web.uuid.as_str())
+    );
+    // Host names are case-insensitive and may end with a dot.
+    let routed = s
+        .webservice_for_host("WEB.board1.Example.Test.")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(routed.uuid, web.uuid);
+    assert!(s
+        .webservice_for_host("web.board2.example.test")
+        .await
+        .unwrap()
+        .is_none());
+    assert!(s.webservice_for_host("example").await.unwrap().is_none());
+
+    // Services and webservices draw from one pool: never the same port.
+    let exposed = s
+        .reserve_public_port(&b.uuid, &svc.uuid, &range, || 0)
+        .await
+        .unwrap();
+    assert_ne!(exposed.public_port as u16, tunnel);
+    assert_eq!(
+        s.port_holder(exposed.public_port as u16)
+            .await
+            .unwrap()
+            .unwrap()
+            .purpose,
+        PortPurpose::Service
+    );
+    let full = s
+        .create_webservice(&b.uuid, "api", 8081, true, &extra, &range, || 0)
+        .await;
+    assert!(matches!(full, Err(ReserveError::Full { .. })), "{full:?}");
+
+    // Deleting a webservice frees its port; disabling removes the rest and the enabled row.
+    s.delete_webservice(&web.uuid).await.unwrap();
+    assert!(s.port_holder(tunnel).await.unwrap().is_none());
+    assert!(matches!(
+        s.delete_webservice(&web.uuid).await,
+        Err(StoreError::NotFound { .. })
+    ));
+    let (api, _) = s
+        .create_webservice(&b.uuid, "api", 8081, true, &extra, &range, || 0)
+        .await
+        .unwrap();
+    assert_eq!(api.tunnel_port, Some(tunnel as i64));
+    let removed = s.disable_webservices(&b.uuid).await.unwrap();
+    assert_eq!(
+        removed.iter().map(|w| w.uuid.as_str()).collect::<Vec<_>>(),
+        vec![api.uuid.as_str()]
+    );
+    assert!(s.port_holder(tunnel).await.unwrap().is_none());
+    assert!(s
+        .webservice_for_host("api.board1.example.test")
+        .await
+        .unwrap()
+        .is_none());
+    assert!(matches!(
+        s.disable_webservices(&b.uuid).await,
+        Err(StoreError::NotFound { .. })
+    ));
+    // The name is free again; a deleted board takes its ports with it.
+    s.enable_webservices(&other.uuid, "board1", "example.test", (80, 443), &extra)
+        .await
+        .unwrap();
+    s.release_public_port(&b.uuid, &svc.uuid).await.unwrap();
+    let (w2, _) = s
+        .create_webservice(&other.uuid, "web", 80, true, &extra, &range, || 0)
+        .await
+        .unwrap();
+    s.delete_board(&other.uuid).await.unwrap();
+    assert!(s
+        .port_holder(w2.tunnel_port.unwrap() as u16)
+        .await
+        .unwrap()
+        .is_none());
+}
+
 macro_rules! both_engines {
     ($($name:ident),* $(,)?) => {
         mod sqlite { $( #[tokio::test] async fn $name() { if let Some(s) = super::sqlite().await { super::$name(s).await } } )* }
@@ -765,4 +906,5 @@ both_engines!(
     async_results_complete_requests_and_parents,
     batched_sub_requests,
     public_ports_are_reserved_once,
+    webservices_share_the_port_pool,
 );
