@@ -83,6 +83,8 @@ pub struct Conductor {
     tunnels: Option<TunnelServer>,
     /// The tunnel server URL boards are told (`ws[s]://HOST:PORT`).
     tunnel_url: Option<Arc<str>>,
+    /// The webservice front and its (http, https) ports.
+    front: Option<(crate::front::Front, (u16, u16))>,
 }
 
 impl Conductor {
@@ -92,6 +94,7 @@ impl Conductor {
             link: Arc::new(NoBoardLink),
             tunnels: None,
             tunnel_url: None,
+            front: None,
         }
     }
 
@@ -101,6 +104,7 @@ impl Conductor {
             link,
             tunnels: None,
             tunnel_url: None,
+            front: None,
         }
     }
 
@@ -109,6 +113,16 @@ impl Conductor {
         self.tunnels = Some(server);
         self.tunnel_url = Some(url.into());
         self
+    }
+
+    /// Webservices are served by `front`, on these (http, https) ports.
+    pub fn with_front(mut self, front: crate::front::Front, ports: (u16, u16)) -> Conductor {
+        self.front = Some((front, ports));
+        self
+    }
+
+    pub fn front(&self) -> Option<&(crate::front::Front, (u16, u16))> {
+        self.front.as_ref()
     }
 
     pub fn tunnels(&self) -> Option<&TunnelServer> {

@@ -41,6 +41,14 @@ pub struct CloudConfig {
     pub public_host: Option<std::net::IpAddr>,
     /// Close a tunnelled connection after this long without traffic; `None`: never.
     pub tunnel_idle_timeout: Option<Duration>,
+    /// Where the webservice HTTPS front listens; `None` runs none (webservices cannot be
+    /// enabled). Needs the tunnel server.
+    pub https_addr: Option<String>,
+    /// Where the front's plain HTTP listener (redirects, non-secure webservices) listens.
+    pub http_addr: Option<String>,
+    /// The operator's PEM certificate chain and key for the front; `None`: the cloud's own CA
+    /// (`data_dir/webservice-ca.pem`).
+    pub https_cert: Option<(PathBuf, PathBuf)>,
 }
 
 impl CloudConfig {
@@ -64,6 +72,9 @@ impl CloudConfig {
             public_ports: s4t_model::public_ports::DEFAULT_RANGE,
             public_host: None,
             tunnel_idle_timeout: None,
+            https_addr: None,
+            http_addr: None,
+            https_cert: None,
         }
     }
 

@@ -14,12 +14,14 @@ pub mod api;
 pub mod auth;
 pub mod conductor;
 pub mod config;
+pub mod front;
 pub mod gateway;
 pub mod openapi;
 pub mod rollout;
 pub mod services;
 mod tls;
 pub mod tunnel;
+pub mod webservices;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -39,12 +41,16 @@ pub struct RunningCloud {
     pub wamp_addr: Option<SocketAddr>,
     /// Where the service tunnel server listens, when it runs.
     pub tunnel_addr: Option<SocketAddr>,
+    /// Where the webservice front listens (https, http), when it runs.
+    pub https_addr: Option<SocketAddr>,
+    pub http_addr: Option<SocketAddr>,
     /// The URL boards are given (`ws://` or `wss://`).
     pub board_url: String,
     /// The admin token, when this start created it (first start).
     pub new_admin_token: Option<String>,
     gateway: Option<gateway::BoardGateway>,
     tunnels: Option<(tunnel::TunnelServer, JoinHandle<()>)>,
+    front_tasks: Vec<JoinHandle<()>>,
     shutdown: watch::Sender<bool>,
     server: JoinHandle<std::io::Result<()>>,
 }
@@ -53,6 +59,8 @@ pub struct RunningCloud {
 pub enum StartError {
     #[error(transparent)]
     Store(#[from] s4t_store::StoreError),
+    #[error("webservice front: {0}")]
+    Front(String),
     #[error("cannot listen on {addr}: {source}")]
     Listen {
         addr: String,
@@ -189,6 +197,47 @@ impl RunningCloud {
             tunnel_addr = Some(bound);
             tunnels = Some((server, task));
         }
+        let (mut https_addr, mut http_addr, mut front_tasks) = (None, None, Vec::new());
+        if let Some(addr) = config.https_addr.clone() {
+            if tunnels.is_none() {
+                return Err(StartError::Front(
+                    "the webservice front needs the tunnel server (--tunnel-addr)".into(),
+                ));
+            }
+            let source = match &config.https_cert {
+                Some((cert, key)) => front::CertSource::Files {
+                    cert: cert.clone(),
+                    key: key.clone(),
+                },
+                None => front::CertSource::OwnCa {
+                    dir: config.data_dir.clone(),
+                },
+            };
+            let front = front::Front::new(store.clone(), &source).map_err(StartError::Front)?;
+            let bind = |addr: String| async move {
+                let l = TcpListener::bind(&addr)
+                    .await
+                    .map_err(|source| StartError::Listen {
+                        addr: addr.clone(),
+                        source,
+                    })?;
+                let bound = l
+                    .local_addr()
+                    .map_err(|source| StartError::Listen { addr, source })?;
+                Ok::<_, StartError>((l, bound))
+            };
+            let (https, bound) = bind(addr).await?;
+            https_addr = Some(bound);
+            front_tasks.push(tokio::spawn(front.clone().serve_https(https)));
+            if let Some(addr) = config.http_addr.clone() {
+                let (http, bound) = bind(addr).await?;
+                http_addr = Some(bound);
+                front_tasks.push(tokio::spawn(front.clone().serve_http(http)));
+            }
+            tracing::info!(https = %bound, http = ?http_addr, "webservice front listening");
+            let ports = (http_addr.map_or(0, |a| a.port()), bound.port());
+            conductor = conductor.with_front(front, ports);
+        }
         let board_url = config.board_url();
         let state = api::AppState::with_conductor(store.clone(), Arc::new(config), conductor);
         let app = api::service(state);
@@ -206,6 +255,9 @@ impl RunningCloud {
             wamp_addr,
             tunnel_addr,
             tunnels,
+            https_addr,
+            http_addr,
+            front_tasks,
             board_url,
             gateway,
             store,
@@ -223,6 +275,9 @@ impl RunningCloud {
         if let Some((server, task)) = &self.tunnels {
             task.abort();
             server.close_all();
+        }
+        for t in &self.front_tasks {
+            t.abort();
         }
         let _ = self.shutdown.send(true);
         let _ = self.server.await;

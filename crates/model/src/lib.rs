@@ -13,6 +13,7 @@
 #![deny(rust_2018_idioms)]
 
 pub mod board_link;
+pub mod dns;
 pub mod ident;
 pub mod input;
 pub mod lifecycle;

@@ -59,7 +59,8 @@ mod tests {
     #[test]
     fn picks_the_kth_free_port() {
         // (range, used, draw, want)
-        let cases: &[(RangeInclusive<u16>, &[i64], u64, Option<u16>)] = &[
+        type Case = (RangeInclusive<u16>, &'static [i64], u64, Option<u16>);
+        let cases: &[Case] = &[
             (10..=14, &[], 0, Some(10)),
             (10..=14, &[], 4, Some(14)),
             (10..=14, &[], 5, Some(10)),

@@ -76,6 +76,20 @@ pub struct TunnelArgs {
     /// Seconds without traffic after which a tunnelled connection is closed (0: never).
     #[arg(long, default_value_t = 0)]
     tunnel_idle_timeout: u64,
+    /// Where the webservice HTTPS front listens (`https://NAME.DNS.ZONE` to a board's port).
+    /// Off unless given; needs the tunnel server.
+    #[arg(long)]
+    https_addr: Option<String>,
+    /// Where the front's plain HTTP listener listens (301 to https for secure webservices).
+    #[arg(long, requires = "https_addr")]
+    http_addr: Option<String>,
+    /// PEM certificate chain for the front (a wildcard for your zones). Without it, the cloud
+    /// issues certificates from its own CA, DATA-DIR/webservice-ca.pem, which clients must trust.
+    #[arg(long, requires_all = ["https_key", "https_addr"])]
+    https_cert: Option<std::path::PathBuf>,
+    /// The PEM private key of --https-cert.
+    #[arg(long, requires = "https_cert")]
+    https_key: Option<std::path::PathBuf>,
 }
 
 fn parse_ports(text: &str) -> Result<std::ops::RangeInclusive<u16>, String> {
@@ -90,6 +104,9 @@ impl TunnelArgs {
         config.public_host = self.public_host;
         config.tunnel_idle_timeout = (self.tunnel_idle_timeout > 0)
             .then(|| std::time::Duration::from_secs(self.tunnel_idle_timeout));
+        config.https_addr = self.https_addr;
+        config.http_addr = self.http_addr;
+        config.https_cert = self.https_cert.zip(self.https_key);
     }
 }
 
@@ -201,6 +218,15 @@ pub async fn cloud(args: CloudArgs) -> anyhow::Result<()> {
     }
     if let Some(addr) = running.tunnel_addr {
         say(&format!("s4t cloud: service tunnel server on {addr}"));
+    }
+    if let Some(addr) = running.https_addr {
+        say(&format!(
+            "s4t cloud: webservice front on https://{addr}{}",
+            running
+                .http_addr
+                .map(|h| format!(" and http://{h}"))
+                .unwrap_or_default()
+        ));
     }
     if running.new_admin_token.is_some() {
         say(&format!(

@@ -5,7 +5,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use s4t_model::input::BodyReader;
 use s4t_model::listing::{parse_fields, specs, ListQuery};
@@ -138,15 +138,8 @@ async fn remove(
         )
         .await?;
     ctx.allow(Action::BoardOperate, b.owner.as_deref())?;
-    let enabled = state.store.enabled_webservice(&b.uuid).await?;
-    if b.status.is_connected() {
-        let host = format!("{}.{}.{}", w.name, enabled.dns, enabled.zone);
-        state
-            .conductor
-            .execute(&b, "UnexposeWebservice", vec![json!(host)])
-            .await?;
-    }
-    state.store.delete_webservice(&w.uuid).await?;
+    state.store.enabled_webservice(&b.uuid).await?;
+    state.conductor.delete_webservice(&b, &w).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -177,7 +170,7 @@ async fn enable(
     ctx: Ctx,
     Path(board): Path<String>,
     body: Bytes,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<(StatusCode, Json<Value>)> {
     let b = find_board(&state, &ctx, &board).await?;
     ctx.allow(Action::BoardOperate, b.owner.as_deref())?;
     let mut r = BodyReader::new(
@@ -185,15 +178,20 @@ async fn enable(
         json_body(&body)?,
         &["dns", "zone", "email"],
     )?;
-    for field in ["dns", "zone", "email"] {
-        if r.text_or_zero(field, 100)?.is_none() {
-            return Err(InputError::field(field, format!("{field} is not specified.")).into());
-        }
-    }
-    state.conductor.ensure_connected(&b)?;
-    Err(ApiError::new(
-        StatusCode::NOT_IMPLEMENTED,
-        "Webservices need the cloud's HTTPS front, which this cloud does not run yet.",
+    let mut read = |field: &str| -> ApiResult<String> {
+        r.text_or_zero(field, 100)?
+            .ok_or_else(|| InputError::field(field, format!("{field} is not specified.")).into())
+    };
+    let (dns, zone, email) = (read("dns")?, read("zone")?, read("email")?);
+    let dns = s4t_model::dns::label("dns", &dns).map_err(|e| InputError::field("dns", e))?;
+    let zone = s4t_model::dns::zone("zone", &zone).map_err(|e| InputError::field("zone", e))?;
+    let e = state
+        .conductor
+        .enable_webservices(&b, &dns, &zone, &email)
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(Value::Object(render::enabled_webservice(&e))),
     ))
 }
 
@@ -204,12 +202,8 @@ async fn disable(
 ) -> ApiResult<StatusCode> {
     let b = find_board(&state, &ctx, &board).await?;
     ctx.allow(Action::BoardOperate, b.owner.as_deref())?;
-    state.store.enabled_webservice(&b.uuid).await?;
-    state.conductor.ensure_connected(&b)?;
-    Err(ApiError::new(
-        StatusCode::NOT_IMPLEMENTED,
-        "Webservices need the cloud's HTTPS front, which this cloud does not run yet.",
-    ))
+    state.conductor.disable_webservices(&b).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 async fn renew(
@@ -219,21 +213,16 @@ async fn renew(
 ) -> ApiResult<Json<Value>> {
     let b = find_board(&state, &ctx, &board).await?;
     ctx.allow(Action::BoardOperate, b.owner.as_deref())?;
-    state.store.enabled_webservice(&b.uuid).await?;
-    Ok(Json(
-        state
-            .conductor
-            .execute(&b, "RenewWebservice", vec![])
-            .await?,
-    ))
+    Ok(Json(state.conductor.renew_webservices(&b).await?))
 }
 
 async fn expose(
     State(state): State<AppState>,
     ctx: Ctx,
+    base: BaseUrl,
     Path(board): Path<String>,
     body: Bytes,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<(StatusCode, Json<Value>)> {
     let b = find_board(&state, &ctx, &board).await?;
     ctx.allow(Action::BoardOperate, b.owner.as_deref())?;
     let mut r = BodyReader::new(
@@ -241,18 +230,23 @@ async fn expose(
         json_body(&body)?,
         &["name", "port", "secure", "extra"],
     )?;
-    r.name("name", 255, true)?;
-    if r.integer("port", 1..=65535)?.is_none() {
+    let name = r.name("name", 63, true)?.unwrap_or_default();
+    let name = s4t_model::dns::label("name", &name).map_err(|e| InputError::field("name", e))?;
+    let Some(port) = r.integer("port", 1..=65535)? else {
         return Err(InputError::field(
             "port",
             "port is required: the board-local port to publish.",
         )
         .into());
-    }
-    state.conductor.ensure_connected(&b)?;
-    state.store.enabled_webservice(&b.uuid).await?;
-    Err(ApiError::new(
-        StatusCode::NOT_IMPLEMENTED,
-        "Webservices need the cloud's HTTPS front, which this cloud does not run yet.",
+    };
+    let secure = r.boolean("secure")?.unwrap_or(true);
+    let extra = r.object("extra")?.unwrap_or_default();
+    let w = state
+        .conductor
+        .expose_webservice(&b, &name, port as u16, secure, &extra)
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(Value::Object(render::webservice(&w, &base.0))),
     ))
 }
