@@ -249,6 +249,11 @@ fn service_paths() -> Value {
         "/v1/boards/{board}/services/{service}/action": {
             "post": op("Run a service action on a board").body("ServiceAction").ok(reply(), OPERATE),
         },
+        "/v1/tunnels": {
+            "get": op("The tunnel server as it runs: URL, port range, open ports, counters")
+                .extension()
+                .ok(json!({"type": "object"}), SHOW),
+        },
     })
 }
 
@@ -318,20 +323,20 @@ fn webservice_paths() -> Value {
         },
         "/v1/boards/{board}/webservices": {
             "get": list("List the webservices of a board", false, SHOW),
-            "put": op("Publish a board webservice (not served yet: 501)")
+            "put": op("Publish a board port as https://NAME.DNS.ZONE through the cloud's front")
                 .body("WebserviceExposure")
-                .ok(schema_ref("Webservice"), UNSERVED),
+                .created("Webservice", OPERATE),
         },
         "/v1/boards/{board}/webservices/enable": {
-            "post": op("Enable webservices on a board (not served yet: 501)")
+            "post": op("Enable webservices on a board under DNS.ZONE")
                 .body("WebserviceEnabling")
-                .ok(schema_ref("EnabledWebservice"), UNSERVED),
+                .created("EnabledWebservice", OPERATE),
         },
         "/v1/boards/{board}/webservices/disable": {
-            "delete": op("Disable webservices on a board (not served yet: 501)").no_content(UNSERVED),
+            "delete": op("Disable webservices on a board (every webservice of it goes)").no_content(OPERATE),
         },
         "/v1/boards/{board}/webservices/renew": {
-            "get": op("Renew the certificates of a board's webservices").ok(reply(), OPERATE),
+            "get": op("Renew the certificates of a board's webservices (served from the next connection)").ok(reply(), OPERATE),
         },
     })
 }

@@ -335,6 +335,24 @@ pub enum ServiceCmd {
     Delete {
         service: String,
     },
+    /// Expose the service of a board on a public port (ServiceEnable).
+    Enable {
+        service: String,
+        #[arg(long)]
+        board: String,
+    },
+    /// End the exposure and free its public port (ServiceDisable).
+    Disable {
+        service: String,
+        #[arg(long)]
+        board: String,
+    },
+    /// Ask the board to bring the service's tunnel up again (ServiceRestore).
+    Restore {
+        service: String,
+        #[arg(long)]
+        board: String,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -455,6 +473,37 @@ pub enum WebserviceCmd {
     },
     /// Boards enabled for webservices.
     Enabled,
+    /// Enable webservices on a board: its webservices are https://NAME.DNS.ZONE.
+    Enable {
+        board: String,
+        #[arg(long)]
+        dns: String,
+        #[arg(long)]
+        zone: String,
+        /// Contact address (kept for certificate authorities).
+        #[arg(long)]
+        email: String,
+    },
+    /// Publish a board's local port as https://NAME.DNS.ZONE.
+    Expose {
+        board: String,
+        #[arg(long)]
+        name: String,
+        /// The board-local port of the web server.
+        #[arg(long)]
+        port: u16,
+        /// Also serve plain http (no redirect to https).
+        #[arg(long)]
+        insecure: bool,
+    },
+    /// Disable webservices on a board (every webservice of it goes).
+    Disable {
+        board: String,
+    },
+    /// New certificates for a board's names.
+    Renew {
+        board: String,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -938,7 +987,34 @@ async fn service(c: &Client, fmt: Format, cmd: ServiceCmd) -> Outcome {
             .await?;
             eprintln!("deleted service {service}");
         }
+        ServiceCmd::Enable { service, board } => {
+            service_action(c, fmt, &board, &service, "ServiceEnable").await?
+        }
+        ServiceCmd::Disable { service, board } => {
+            service_action(c, fmt, &board, &service, "ServiceDisable").await?
+        }
+        ServiceCmd::Restore { service, board } => {
+            service_action(c, fmt, &board, &service, "ServiceRestore").await?
+        }
     }
+    Ok(())
+}
+
+async fn service_action(
+    c: &Client,
+    fmt: Format,
+    board: &str,
+    service: &str,
+    action: &str,
+) -> Outcome {
+    let reply = c
+        .call(
+            Method::POST,
+            &format!("v1/boards/{}/services/{}/action", seg(board), seg(service)),
+            Some(&json!({"action": action})),
+        )
+        .await?;
+    output::reply(fmt, &reply);
     Ok(())
 }
 
@@ -1140,6 +1216,48 @@ async fn webservice(c: &Client, fmt: Format, cmd: WebserviceCmd) -> Outcome {
             .await?;
             eprintln!("deleted webservice {webservice}");
         }
+        WebserviceCmd::Enable {
+            board,
+            dns,
+            zone,
+            email,
+        } => output::show(
+            fmt,
+            &c.call(
+                Method::POST,
+                &format!("v1/boards/{}/webservices/enable", seg(&board)),
+                Some(&json!({"dns": dns, "zone": zone, "email": email})),
+            )
+            .await?,
+        ),
+        WebserviceCmd::Expose {
+            board,
+            name,
+            port,
+            insecure,
+        } => output::show(
+            fmt,
+            &c.call(
+                Method::PUT,
+                &format!("v1/boards/{}/webservices", seg(&board)),
+                Some(&json!({"name": name, "port": port, "secure": !insecure})),
+            )
+            .await?,
+        ),
+        WebserviceCmd::Disable { board } => {
+            c.call(
+                Method::DELETE,
+                &format!("v1/boards/{}/webservices/disable", seg(&board)),
+                None,
+            )
+            .await?;
+            eprintln!("webservices disabled on board {board}");
+        }
+        WebserviceCmd::Renew { board } => output::reply(
+            fmt,
+            &c.get(&format!("v1/boards/{}/webservices/renew", seg(&board)))
+                .await?,
+        ),
         WebserviceCmd::Enabled => {
             let items = c
                 .list_all("v1/enabledwebservices", "EnabledWebservices")
