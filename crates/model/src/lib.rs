@@ -25,6 +25,7 @@ pub mod public_ports;
 pub mod resources;
 pub mod rollout;
 pub mod time;
+pub mod workloads;
 
 pub use ident::{is_uuid_like, Ident};
 pub use input::InputError;
