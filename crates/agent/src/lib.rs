@@ -21,6 +21,7 @@ pub mod link;
 pub mod plugins;
 pub mod services;
 pub mod settings;
+pub mod workloads;
 
 pub use device::{Device, DevicePolicy};
 pub use link::{spawn, AgentConfig, AgentHandle, AgentState};

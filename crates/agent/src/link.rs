@@ -20,6 +20,7 @@ use crate::device::{self, Aftermath, Device, Performed};
 use crate::plugins::{self, Plugins};
 use crate::services::{self, Services, TunnelIdentity};
 use crate::settings::{self, Identity, Phase, SettingsStore};
+use crate::workloads::{self, Workloads};
 
 /// How an agent runs.
 #[derive(Clone)]
@@ -172,6 +173,10 @@ async fn run(
             client_config(&config, board_link::REALM, None),
         ))
     });
+    let workloads = match &config.data_dir {
+        Some(d) => Some(Workloads::open(d).await),
+        None => None,
+    };
     if let Some(p) = &plugins {
         // In the background: the board comes online while slow plugins load.
         let p = p.clone();
@@ -181,15 +186,12 @@ async fn run(
         if *stop.borrow() {
             break;
         }
-        let wait = match step(
-            &config,
-            plugins.as_ref(),
-            services.as_ref(),
-            &state,
-            &mut stop,
-        )
-        .await
-        {
+        let parts = Parts {
+            plugins: plugins.as_ref(),
+            services: services.as_ref(),
+            workloads: workloads.as_ref(),
+        };
+        let wait = match step(&config, &parts, &state, &mut stop).await {
             Ok(Step::Again) => {
                 backoff.reset();
                 Duration::ZERO
@@ -214,6 +216,9 @@ async fn run(
     if let Some(s) = &services {
         s.shutdown().await;
     }
+    if let Some(w) = &workloads {
+        w.shutdown().await;
+    }
     let _ = state.send(AgentState::Stopped);
 }
 
@@ -236,10 +241,16 @@ enum Step {
     Wait(Duration),
 }
 
+/// What a board serves besides the device actions (each needs a data dir).
+struct Parts<'a> {
+    plugins: Option<&'a Arc<Plugins>>,
+    services: Option<&'a Arc<Services>>,
+    workloads: Option<&'a Arc<Workloads>>,
+}
+
 async fn step(
     config: &AgentConfig,
-    plugins: Option<&Arc<Plugins>>,
-    services: Option<&Arc<Services>>,
+    parts: &Parts<'_>,
     state: &watch::Sender<AgentState>,
     stop: &mut watch::Receiver<bool>,
 ) -> Result<Step, String> {
@@ -268,7 +279,7 @@ async fn step(
         }
         Phase::Provisioned(identity) => {
             let _ = state.send(AgentState::Connecting);
-            serve(config, plugins, services, doc, identity, state, stop).await
+            serve(config, parts, doc, identity, state, stop).await
         }
     }
 }
@@ -339,13 +350,13 @@ fn local_ip_towards(url: &str) -> Option<String> {
 /// serves until the link ends.
 async fn serve(
     config: &AgentConfig,
-    plugins: Option<&Arc<Plugins>>,
-    services: Option<&Arc<Services>>,
+    parts: &Parts<'_>,
     mut doc: Value,
     id: Identity,
     state: &watch::Sender<AgentState>,
     stop: &mut watch::Receiver<bool>,
 ) -> Result<Step, String> {
+    let (plugins, services, workloads) = (parts.plugins, parts.services, parts.workloads);
     let auth = id.secret.as_ref().map(|secret| ClientAuth::Ticket {
         authid: id.uuid.clone(),
         ticket: secret.clone(),
@@ -440,6 +451,11 @@ async fn serve(
             procedures.push((method, Actions::Services(s.clone())));
         }
     }
+    if let Some(w) = workloads {
+        for method in workloads::WORKLOAD_METHODS {
+            procedures.push((method, Actions::Workloads(w.clone())));
+        }
+    }
     for (method, actions) in procedures {
         let ctx = CallContext {
             actions,
@@ -461,6 +477,9 @@ async fn serve(
             .map_err(|e| format!("registering {method}: {}", e))?;
     }
     tracing::info!(board = %id.uuid, session = session.id(), "online");
+    if let Some(w) = workloads {
+        w.link_up();
+    }
     let _ = state.send(AgentState::Online {
         uuid: id.uuid.clone(),
         session: session.id(),
@@ -502,6 +521,9 @@ async fn serve(
             },
         }
     };
+    if let Some(w) = workloads {
+        w.link_down();
+    }
     outcome
 }
 
@@ -512,6 +534,7 @@ enum Actions {
     Plugins(Arc<Plugins>),
     Simulated(Arc<plugins::simulated::SimulatedPlugins>),
     Services(Arc<Services>),
+    Workloads(Arc<Workloads>),
 }
 
 impl Actions {
@@ -519,7 +542,7 @@ impl Actions {
     fn always_async(&self, method: &str) -> bool {
         match self {
             Actions::Device(_) => device::always_async(method),
-            Actions::Plugins(_) | Actions::Simulated(_) | Actions::Services(_) => false,
+            _ => false,
         }
     }
 
@@ -527,7 +550,9 @@ impl Actions {
     fn never_async(&self, method: &str) -> bool {
         match self {
             Actions::Device(_) => device::never_async(method),
-            Actions::Plugins(_) | Actions::Simulated(_) | Actions::Services(_) => false,
+            // Scheduler calls are answered at once whatever the request says.
+            Actions::Workloads(_) => true,
+            _ => false,
         }
     }
 
@@ -540,9 +565,7 @@ impl Actions {
     fn running_message(&self, method: &str, data: &[Value]) -> String {
         match self {
             Actions::Device(_) => device::running_message(method, &device_params(data)),
-            Actions::Plugins(_) | Actions::Simulated(_) | Actions::Services(_) => {
-                method.to_string()
-            }
+            _ => method.to_string(),
         }
     }
 
@@ -559,6 +582,10 @@ impl Actions {
             },
             Actions::Services(s) => Performed {
                 reply: s.perform(method, data).await,
+                then: None,
+            },
+            Actions::Workloads(w) => Performed {
+                reply: w.perform(method, data).await,
                 then: None,
             },
         }

@@ -133,6 +133,27 @@ impl Conductor {
         self.tunnel_url.as_deref()
     }
 
+    /// A board call that keeps no request row (the scheduler's frequent status calls): the
+    /// reply's message, or why there is none.
+    pub async fn call_quiet(
+        &self,
+        board: &Board,
+        method: &str,
+        args: Vec<Value>,
+        timeout: std::time::Duration,
+    ) -> Result<Value, String> {
+        let req = serde_json::json!({"uuid": s4t_model::ident::new_uuid(), "main_request_uuid": null, "action": method});
+        match tokio::time::timeout(timeout, self.link.call(board, method, req, args)).await {
+            Err(_) => Err(format!("no answer within {} s", timeout.as_secs())),
+            Ok(Err(e)) => Err(e.to_string()),
+            Ok(Ok(reply)) if reply.outcome == Outcome::Error => Err(match reply.message {
+                Value::String(s) => s,
+                other => other.to_string(),
+            }),
+            Ok(Ok(reply)) => Ok(reply.message),
+        }
+    }
+
     /// IoTronic's `check_if_online`.
     pub fn ensure_connected(&self, board: &Board) -> Result<(), ApiError> {
         if board.status.is_connected() {

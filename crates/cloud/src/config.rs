@@ -49,6 +49,10 @@ pub struct CloudConfig {
     /// The operator's PEM certificate chain and key for the front; `None`: the cloud's own CA
     /// (`data_dir/webservice-ca.pem`).
     pub https_cert: Option<(PathBuf, PathBuf)>,
+    /// How long a board may be offline before its workload replicas move elsewhere.
+    pub workload_grace: Duration,
+    /// How often the workload scheduler runs.
+    pub workload_interval: Duration,
 }
 
 impl CloudConfig {
@@ -75,6 +79,8 @@ impl CloudConfig {
             https_addr: None,
             http_addr: None,
             https_cert: None,
+            workload_grace: Duration::from_secs(60),
+            workload_interval: Duration::from_secs(2),
         }
     }
 

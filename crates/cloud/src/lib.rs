@@ -18,6 +18,7 @@ pub mod front;
 pub mod gateway;
 pub mod openapi;
 pub mod rollout;
+pub mod scheduler;
 pub mod services;
 mod tls;
 pub mod tunnel;
@@ -239,7 +240,24 @@ impl RunningCloud {
             conductor = conductor.with_front(front, ports);
         }
         let board_url = config.board_url();
-        let state = api::AppState::with_conductor(store.clone(), Arc::new(config), conductor);
+        let scheduler = gateway.as_ref().map(|_| {
+            scheduler::Scheduler::new(
+                store.clone(),
+                conductor.clone(),
+                scheduler::SchedulerConfig {
+                    interval: config.workload_interval,
+                    grace: config.workload_grace,
+                    call_timeout: config
+                        .board_call_timeout
+                        .min(std::time::Duration::from_secs(10)),
+                },
+            )
+        });
+        if let Some(s) = &scheduler {
+            front_tasks.push(tokio::spawn(s.clone().run()));
+        }
+        let mut state = api::AppState::with_conductor(store.clone(), Arc::new(config), conductor);
+        state.scheduler = scheduler;
         let app = api::service(state);
         let (shutdown, mut rx) = watch::channel(false);
         let server = tokio::spawn(async move {

@@ -55,6 +55,9 @@ pub struct AgentArgs {
     /// The Python interpreter that runs plugins (one process per plugin).
     #[arg(long, env = "S4T_AGENT_PYTHON", default_value = "python3")]
     python: PathBuf,
+    /// The local address the agent's connections to the cloud leave from (multi-homed boards).
+    #[arg(long)]
+    source_addr: Option<IpAddr>,
 }
 
 fn host_name() -> String {
@@ -130,6 +133,7 @@ pub async fn agent(args: AgentArgs) -> anyhow::Result<()> {
     config.tls_insecure = args.insecure;
     config.extra_ca_pem = extra_ca_pem;
     config.ping_interval = Duration::from_secs(args.ping_interval);
+    config.local_addr = args.source_addr;
     config.data_dir = Some(args.data_dir.clone());
     config.python = args.python.clone();
     if args.insecure {

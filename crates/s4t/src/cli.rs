@@ -507,6 +507,33 @@ pub enum WebserviceCmd {
 }
 
 #[derive(Subcommand, Debug)]
+pub enum WorkloadCmd {
+    /// Create or update a workload from a YAML or JSON file ("-": standard input).
+    Apply {
+        #[arg(short = 'f', long)]
+        file: std::path::PathBuf,
+    },
+    List,
+    /// The workload, its replicas, where they run and how they are.
+    Show {
+        workload: String,
+    },
+    /// The log of one replica.
+    Logs {
+        workload: String,
+        /// The replica's ordinal (0, 1, ...) or uuid.
+        #[arg(long, default_value = "0")]
+        replica: String,
+        #[arg(long, default_value_t = 100)]
+        lines: u32,
+    },
+    /// Delete the workload; its replicas stop.
+    Delete {
+        workload: String,
+    },
+}
+
+#[derive(Subcommand, Debug)]
 pub enum PortCmd {
     List {
         #[command(flatten)]
@@ -587,6 +614,7 @@ pub async fn run(url: &str, token: Option<String>, fmt: Format, cmd: Command) ->
         Command::Service(s) => service(&c, fmt, s).await,
         Command::Fleet(f) => fleet(&c, fmt, f).await,
         Command::Webservice(w) => webservice(&c, fmt, w).await,
+        Command::Workload(w) => workload(&c, fmt, w).await,
         Command::Port(p) => port(&c, fmt, p).await,
         Command::Request(r) => request(&c, fmt, r).await,
         Command::Token(t) => tokens(&c, fmt, t).await,
@@ -1267,6 +1295,105 @@ async fn webservice(c: &Client, fmt: Format, cmd: WebserviceCmd) -> Outcome {
                 &items,
                 &["board_uuid", "dns", "zone", "http_port", "https_port"],
             );
+        }
+    }
+    Ok(())
+}
+
+/// A workload file: YAML (JSON is YAML too).
+fn read_workload_file(path: &std::path::Path) -> Result<Value, Failure> {
+    let text = if path.as_os_str() == "-" {
+        let mut s = String::new();
+        std::io::Read::read_to_string(&mut std::io::stdin(), &mut s)
+            .map_err(|e| usage(format!("standard input: {e}")))?;
+        s
+    } else {
+        std::fs::read_to_string(path).map_err(|e| usage(format!("{}: {e}", path.display())))?
+    };
+    serde_norway::from_str::<Value>(&text)
+        .map_err(|e| usage(format!("{}: not YAML or JSON: {e}", path.display())))
+}
+
+async fn workload(c: &Client, fmt: Format, cmd: WorkloadCmd) -> Outcome {
+    match cmd {
+        WorkloadCmd::Apply { file } => {
+            let body = read_workload_file(&file)?;
+            output::show(
+                fmt,
+                &c.call(Method::POST, "v1/workloads", Some(&body)).await?,
+            );
+        }
+        WorkloadCmd::List => {
+            let v = c.get("v1/workloads").await?;
+            let rows: Vec<Value> = v["workloads"]
+                .as_array()
+                .map(Vec::as_slice)
+                .unwrap_or(&[])
+                .iter()
+                .map(|w| {
+                    json!({
+                        "uuid": w["uuid"], "name": w["name"], "generation": w["generation"],
+                        "desired": w["status"]["desired"], "running": w["status"]["running"],
+                    })
+                })
+                .collect();
+            output::list(
+                fmt,
+                &rows,
+                &["uuid", "name", "generation", "desired", "running"],
+            );
+        }
+        WorkloadCmd::Show { workload } => {
+            let w = c.get(&format!("v1/workloads/{}", seg(&workload))).await?;
+            if fmt == Format::Json {
+                output::show(fmt, &w);
+            } else {
+                let mut head = w.clone();
+                if let Some(o) = head.as_object_mut() {
+                    o.remove("replicas");
+                }
+                output::show(fmt, &head);
+                output::list(
+                    fmt,
+                    w["replicas"].as_array().map(Vec::as_slice).unwrap_or(&[]),
+                    &[
+                        "ordinal",
+                        "uuid",
+                        "board_uuid",
+                        "state",
+                        "exit_code",
+                        "restarts",
+                        "message",
+                    ],
+                );
+            }
+        }
+        WorkloadCmd::Logs {
+            workload,
+            replica,
+            lines,
+        } => {
+            let v = c
+                .get(&format!(
+                    "v1/workloads/{}/logs?replica={}&lines={lines}",
+                    seg(&workload),
+                    seg(&replica)
+                ))
+                .await?;
+            if fmt == Format::Json {
+                output::show(fmt, &v);
+            } else {
+                println!("{}", v["lines"].as_str().unwrap_or_default());
+            }
+        }
+        WorkloadCmd::Delete { workload } => {
+            c.call(
+                Method::DELETE,
+                &format!("v1/workloads/{}", seg(&workload)),
+                None,
+            )
+            .await?;
+            eprintln!("deleted workload {workload}");
         }
     }
     Ok(())

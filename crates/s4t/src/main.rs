@@ -66,6 +66,9 @@ enum Command {
     /// Webservices published by boards.
     #[command(subcommand)]
     Webservice(cli::WebserviceCmd),
+    /// Workloads: processes placed on boards by the cloud's scheduler (s4t extension).
+    #[command(subcommand)]
+    Workload(cli::WorkloadCmd),
     /// Network ports of boards.
     #[command(subcommand)]
     Port(cli::PortCmd),

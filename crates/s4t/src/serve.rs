@@ -90,6 +90,13 @@ pub struct TunnelArgs {
     /// The PEM private key of --https-cert.
     #[arg(long, requires = "https_cert")]
     https_key: Option<std::path::PathBuf>,
+    /// Seconds a board may stay offline before its workload replicas move to other boards
+    /// (boards stop replicas themselves once cut off this long).
+    #[arg(long, default_value_t = 60.0)]
+    workload_grace: f64,
+    /// Seconds between two passes of the workload scheduler.
+    #[arg(long, default_value_t = 2.0)]
+    workload_interval: f64,
 }
 
 fn parse_ports(text: &str) -> Result<std::ops::RangeInclusive<u16>, String> {
@@ -107,6 +114,9 @@ impl TunnelArgs {
         config.https_addr = self.https_addr;
         config.http_addr = self.http_addr;
         config.https_cert = self.https_cert.zip(self.https_key);
+        config.workload_grace = std::time::Duration::from_secs_f64(self.workload_grace.max(0.0));
+        config.workload_interval =
+            std::time::Duration::from_secs_f64(self.workload_interval.max(0.1));
     }
 }
 

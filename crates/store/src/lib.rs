@@ -25,6 +25,7 @@ pub mod sql;
 pub mod testing;
 pub mod tokens;
 pub mod webservices;
+pub mod workloads;
 
 use std::path::Path;
 use std::str::FromStr;

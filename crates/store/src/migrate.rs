@@ -35,6 +35,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "public ports",
         sql: include_str!("../migrations/0004_public_ports.sql"),
     },
+    Migration {
+        version: 5,
+        name: "workloads",
+        sql: include_str!("../migrations/0005_workloads.sql"),
+    },
 ];
 
 fn render(sql: &str, dialect: Dialect) -> String {

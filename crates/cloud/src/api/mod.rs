@@ -16,6 +16,7 @@ pub mod root;
 pub mod services;
 pub mod tokens;
 pub mod webservices;
+pub mod workloads;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -45,6 +46,8 @@ pub struct AppState {
     pub config: Arc<CloudConfig>,
     pub conductor: Conductor,
     pub tokens: Arc<TokenCache>,
+    /// The workload scheduler, when boards can be reached.
+    pub scheduler: Option<crate::scheduler::Scheduler>,
 }
 
 impl AppState {
@@ -63,6 +66,7 @@ impl AppState {
             config,
             conductor,
             tokens: Arc::new(TokenCache::default()),
+            scheduler: None,
         }
     }
 }
@@ -118,6 +122,7 @@ pub fn router(state: AppState) -> Router {
         .merge(services::routes())
         .merge(fleets::routes())
         .merge(webservices::routes())
+        .merge(workloads::routes())
         .merge(ports::routes())
         .merge(requests::routes())
         .merge(tokens::routes())
