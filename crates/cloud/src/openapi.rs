@@ -249,6 +249,20 @@ fn service_paths() -> Value {
         "/v1/boards/{board}/services/{service}/action": {
             "post": op("Run a service action on a board").body("ServiceAction").ok(reply(), OPERATE),
         },
+        "/v1/workloads": {
+            "get": op("List workloads with their replicas").extension().ok(json!({"type": "object"}), LIST),
+            "post": op("Apply a workload: create it, or update the one of that name")
+                .extension()
+                .body("Workload")
+                .created("WorkloadStatus", CREATE),
+        },
+        "/v1/workloads/{workload}": {
+            "get": op("Show a workload: spec, generation, replicas and their states").extension().ok(schema_ref("WorkloadStatus"), SHOW),
+            "delete": op("Delete a workload; its replicas stop").extension().no_content(WRITE),
+        },
+        "/v1/workloads/{workload}/logs": {
+            "get": op("The last lines of one replica's log (?replica=ORDINAL|UUID&lines=N)").extension().ok(json!({"type": "object"}), OPERATE),
+        },
         "/v1/tunnels": {
             "get": op("The tunnel server as it runs: URL, port range, open ports, counters")
                 .extension()
@@ -829,6 +843,24 @@ fn resource_schemas() -> Value {
             "extra": object(),
             "links": links(),
         })),
+        "WorkloadStatus": s4t_extension(resource(json!({
+            "uuid": uuid(),
+            "name": string(),
+            "project": nullable(string()),
+            "generation": {"type": "integer"},
+            "spec": schema_ref("Workload"),
+            "pinned_board": nullable(uuid()),
+            "status": {"type": "object", "properties": {
+                "desired": {"type": "integer"}, "placed": {"type": "integer"}, "running": {"type": "integer"},
+            }},
+            "replicas": {"type": "array", "items": {"type": "object", "properties": {
+                "uuid": uuid(), "ordinal": {"type": "integer"}, "board_uuid": nullable(uuid()),
+                "generation": {"type": "integer"},
+                "state": {"type": "string", "enum": ["pending", "starting", "running", "backoff", "exited", "failed", "stopped", "unknown"]},
+                "exit_code": nullable(json!({"type": "integer"})), "restarts": {"type": "integer"},
+                "message": nullable(string()), "placed_at": nullable(timestamp()), "reported_at": nullable(timestamp()),
+            }}},
+        }))),
         "EnabledWebservice": resource(json!({
             "board_uuid": uuid(),
             "http_port": port_number(),
@@ -950,6 +982,16 @@ fn body_schemas() -> Value {
             "zone": text(100),
             "email": text(100),
         }), &["dns", "zone", "email"]),
+        "Workload": s4t_extension(input(json!({
+            "name": described(string(), "A DNS label, unique in the project; applying the same name updates it."),
+            "runtime": {"type": "string", "enum": ["process", "wasm"], "default": "process"},
+            "artifact": described(object(), "process: {command, args}; wasm: {digest: sha256:HEX, inline | url} (wasm is refused for now)."),
+            "env": {"type": "object", "additionalProperties": {"type": "string"}},
+            "restart": {"type": "string", "enum": ["always", "on-failure", "never"], "default": "on-failure"},
+            "limits": described(object(), "memory_mib, fuel, wall_secs (stored, not enforced yet)."),
+            "placement": described(object(), "{board: B} or {replicas: N, fleet?: F, selector?: {...}, spread?: board | location}."),
+            "expose": {"type": "array", "items": object()},
+        }), &["name", "artifact", "placement"])),
         "PortAttachment": input(json!({
             "network": text(64),
             "subnet": string(),

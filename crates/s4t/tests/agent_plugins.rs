@@ -405,6 +405,26 @@ async fn wasm_plugins_run_sandboxed_in_s4t_agent() {
             .await,
         (200, json!(10))
     );
+    // Calls that overlap each run in their own instance, as overlapping PluginCalls run on a
+    // stock Lightning-rod: none is refused as "already started".
+    let calls: Vec<_> = (0..16)
+        .map(|i| {
+            let (base, token, sum) = (api.base.clone(), api.token.clone(), sum.clone());
+            tokio::spawn(async move {
+                let r = reqwest::Client::new()
+                    .post(format!("{base}/v1/boards/pb/plugins/{sum}"))
+                    .header("X-Auth-Token", token)
+                    .json(&json!({"action": "PluginCall", "parameters": {"a": i, "b": 1}}))
+                    .send()
+                    .await
+                    .unwrap();
+                (r.status().as_u16(), r.json::<Value>().await.unwrap())
+            })
+        })
+        .collect();
+    for (i, c) in calls.into_iter().enumerate() {
+        assert_eq!(c.await.unwrap(), (200, json!(i + 1)), "call {i}");
+    }
     // An endless loop ends at its fuel limit, with an error that says so.
     let (status, body) = api.action("spin", "PluginCall", json!({})).await;
     assert_eq!(status, 500, "{body}");

@@ -883,6 +883,122 @@ async fn webservices_share_the_port_pool(s: Store) {
         .is_none());
 }
 
+async fn workloads_and_replicas(s: Store) {
+    let b1 = s
+        .create_board(&board("w1", "W1"), &own(Some("p1")))
+        .await
+        .unwrap();
+    let spec = json!({"name": "w", "runtime": "process", "artifact": {"command": "sleep"}});
+    let (w, created) = s
+        .apply_workload("w", Some("p1"), &spec, None)
+        .await
+        .unwrap();
+    assert!(created);
+    assert_eq!(w.generation, 1);
+    // Same spec: no new generation; another spec: one more; another project: another workload.
+    let (same, created) = s
+        .apply_workload("w", Some("p1"), &spec, None)
+        .await
+        .unwrap();
+    assert_eq!(
+        (same.uuid.as_str(), same.generation, created),
+        (w.uuid.as_str(), 1, false)
+    );
+    let spec2 = json!({"name": "w", "runtime": "process", "artifact": {"command": "true"}});
+    let (upd, _) = s
+        .apply_workload("w", Some("p1"), &spec2, None)
+        .await
+        .unwrap();
+    assert_eq!((upd.generation, &upd.spec), (2, &spec2));
+    let (other, created) = s
+        .apply_workload("w", Some("p2"), &spec, None)
+        .await
+        .unwrap();
+    assert!(created && other.uuid != w.uuid);
+    let (none, created) = s.apply_workload("w", None, &spec, None).await.unwrap();
+    assert!(created);
+    let (none2, created) = s.apply_workload("w", None, &spec, None).await.unwrap();
+    assert_eq!((none2.uuid.as_str(), created), (none.uuid.as_str(), false));
+    assert_eq!(
+        s.workloads(&Scope::Project(Some("p1".into())))
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(
+        s.workload("w", &Scope::Project(Some("p2".into())))
+            .await
+            .unwrap()
+            .uuid,
+        other.uuid
+    );
+    assert!(matches!(
+        s.workload("w", &Scope::All).await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert!(matches!(
+        s.workload("nope", &Scope::All).await,
+        Err(StoreError::NotFound { .. })
+    ));
+
+    // Placing an ordinal again replaces its replica under a new id.
+    let r0 = s
+        .place_replica(&w.uuid, 0, Some(&b1.uuid), 2)
+        .await
+        .unwrap();
+    assert_eq!(
+        (r0.state.as_str(), r0.board_uuid.as_deref()),
+        ("starting", Some(b1.uuid.as_str()))
+    );
+    let waiting = s.place_replica(&w.uuid, 1, None, 2).await.unwrap();
+    assert_eq!(waiting.state, "pending");
+    let moved = s.place_replica(&w.uuid, 0, None, 2).await.unwrap();
+    assert_ne!(moved.uuid, r0.uuid);
+    assert!(s.replica(&r0.uuid).await.unwrap().is_none());
+    let back = s
+        .place_replica(&w.uuid, 0, Some(&b1.uuid), 2)
+        .await
+        .unwrap();
+    s.report_replica(
+        &back.uuid,
+        &s4t_store::workloads::ReplicaReport {
+            state: "backoff".into(),
+            exit_code: Some(3),
+            restarts: 4,
+            message: Some("exited with code 3; restart 4 in 8 s".into()),
+            generation: None,
+        },
+    )
+    .await
+    .unwrap();
+    let got = s.replica(&back.uuid).await.unwrap().unwrap();
+    assert_eq!(
+        (got.state.as_str(), got.exit_code, got.restarts),
+        ("backoff", Some(3), 4)
+    );
+    assert!(got.reported_at.is_some());
+    assert_eq!(s.replicas_on_board(&b1.uuid).await.unwrap().len(), 1);
+    assert_eq!(s.replicas(&w.uuid).await.unwrap().len(), 2);
+    // A deleted board leaves its replicas waiting; a deleted workload takes them with it.
+    s.delete_board(&b1.uuid).await.unwrap();
+    assert_eq!(
+        s.replica(&back.uuid).await.unwrap().unwrap().board_uuid,
+        None
+    );
+    let gone = s.delete_workload(&w.uuid).await.unwrap();
+    assert_eq!(gone.len(), 2);
+    assert!(s.replicas(&w.uuid).await.unwrap().is_empty());
+    assert!(matches!(
+        s.place_replica(&w.uuid, 0, None, 1).await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert!(matches!(
+        s.delete_workload(&w.uuid).await,
+        Err(StoreError::NotFound { .. })
+    ));
+}
+
 macro_rules! both_engines {
     ($($name:ident),* $(,)?) => {
         mod sqlite { $( #[tokio::test] async fn $name() { if let Some(s) = super::sqlite().await { super::$name(s).await } } )* }
@@ -907,4 +1023,5 @@ both_engines!(
     batched_sub_requests,
     public_ports_are_reserved_once,
     webservices_share_the_port_pool,
+    workloads_and_replicas,
 );

@@ -519,17 +519,19 @@ impl Plugins {
         )?;
         let entry = entry.ok_or_else(|| WampMessage::error("plugins.json changed"))?;
         if runtime.is_wasm() {
-            // Each call is a fresh instance; while it runs it is the plugin's worker (ALIVE).
+            // Each call is a fresh instance of its own, so calls run side by side, as
+            // overlapping PluginCalls do on a stock Lightning-rod; the worker lives until the
+            // call has answered.
             self.write_params(uuid, &params)?;
             let (worker, first) = self
                 .launch(&mut current, Mode::Call, uuid, &entry, &params)
                 .await?;
-            current.worker = Some(worker);
             current.called = true;
             drop(current);
             let first = first
                 .await
                 .unwrap_or_else(|_| First::Ended("no word".into()));
+            drop(worker);
             return Ok(decide::call_reply(first, &self.log(uuid)));
         }
         let name = entry.name;
