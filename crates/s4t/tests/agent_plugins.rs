@@ -167,6 +167,30 @@ async fn lightning_rod_plugins_run_in_s4t_agent() {
             .await,
         (200, json!("echo: {'say': 'café 漢字'}"))
     );
+    // Overlapping calls take turns, as Lightning-rod answers them one at a time: none is
+    // refused as "already started".
+    let calls: Vec<_> = (0..12)
+        .map(|i| {
+            let (base, token, echo) = (api.base.clone(), api.token.clone(), echo.clone());
+            tokio::spawn(async move {
+                let r = reqwest::Client::new()
+                    .post(format!("{base}/v1/boards/pb/plugins/{echo}"))
+                    .header("X-Auth-Token", token)
+                    .json(&json!({"action": "PluginCall", "parameters": {"n": i}}))
+                    .send()
+                    .await
+                    .unwrap();
+                (r.status().as_u16(), r.json::<Value>().await.unwrap())
+            })
+        })
+        .collect();
+    for (i, c) in calls.into_iter().enumerate() {
+        assert_eq!(
+            c.await.unwrap(),
+            (200, json!(format!("echo: {{'n': {i}}}"))),
+            "call {i}"
+        );
+    }
     assert_eq!(
         api.action("ticker", "PluginStart", json!({})).await,
         (200, json!("STARTED"))

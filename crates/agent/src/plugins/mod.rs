@@ -94,6 +94,9 @@ pub struct Plugins {
     launcher: Launcher,
     settings: Arc<dyn SettingsStore>,
     slots: Mutex<HashMap<String, Slot>>,
+    /// Per Python plugin: PluginCalls take turns, as on Lightning-rod (which answers one at a
+    /// time), instead of the second being refused while the first runs.
+    call_turns: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     /// Read-modify-write of plugins.json.
     conf_lock: Mutex<()>,
     next_id: AtomicU64,
@@ -150,6 +153,7 @@ impl Plugins {
             },
             settings,
             slots: Mutex::new(HashMap::new()),
+            call_turns: Mutex::new(HashMap::new()),
             conf_lock: Mutex::new(()),
             next_id: AtomicU64::new(1),
             grace: STOP_GRACE,
@@ -494,6 +498,18 @@ impl Plugins {
 
     async fn call(&self, data: &[Value]) -> Result<WampMessage, WampMessage> {
         let (uuid, params) = uuid_and_params("PluginCall", data)?;
+        let wasm = self
+            .load_conf()?
+            .entry(uuid)
+            .is_some_and(|e| e.runtime.is_wasm());
+        let turn = (!wasm).then(|| {
+            let mut turns = self.call_turns.lock().unwrap_or_else(|p| p.into_inner());
+            turns.entry(uuid.to_string()).or_default().clone()
+        });
+        let _my_turn = match &turn {
+            Some(t) => Some(t.lock().await),
+            None => None,
+        };
         let slot = self.slot(uuid);
         let mut current = slot.lock().await;
         // The previous call answered and its worker thread is about to end: a moment for it.
