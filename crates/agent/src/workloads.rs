@@ -17,9 +17,11 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use s4t_model::board_link::WampMessage;
+use s4t_model::plugin_runtime::WasmLimits;
 use s4t_model::workloads::{Restart, Runtime, WorkloadSpec};
 
 use crate::plugins::conf::write_atomically;
+use crate::plugins::wasm;
 
 /// The workload procedures a board registers.
 pub const WORKLOAD_METHODS: [&str; 4] = [
@@ -280,9 +282,40 @@ impl Workloads {
 
     async fn start(&self, uuid: &str, doc: Value) -> Result<(), String> {
         let spec = WorkloadSpec::read(&doc["spec"]).map_err(|e| e.message)?;
-        if spec.runtime != Runtime::Process {
-            return Err("this agent runs runtime process only".into());
-        }
+        let program = match spec.runtime {
+            Runtime::Process => Program::Process {
+                command: spec.artifact["command"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string(),
+                args: spec.artifact["args"]
+                    .as_array()
+                    .map(|l| {
+                        l.iter()
+                            .filter_map(Value::as_str)
+                            .map(str::to_string)
+                            .collect()
+                    })
+                    .unwrap_or_default(),
+            },
+            Runtime::Wasm => Program::Wasm {
+                module: fetch_module(&spec.artifact).await?,
+                limits: WasmLimits {
+                    fuel: spec
+                        .limits
+                        .get("fuel")
+                        .and_then(Value::as_f64)
+                        .map(|f| f as u64),
+                    memory_mib: spec
+                        .limits
+                        .get("memory_mib")
+                        .and_then(Value::as_f64)
+                        .map(|m| m as u32),
+                    wall_secs: spec.limits.get("wall_secs").and_then(Value::as_f64),
+                    files: false,
+                },
+            },
+        };
         std::fs::create_dir_all(&self.logs).map_err(|e| format!("{}: {e}", self.logs.display()))?;
         let status = Arc::new(Mutex::new(Status::new()));
         let (stop, stop_rx) = watch::channel(false);
@@ -290,19 +323,7 @@ impl Workloads {
             replica: uuid.to_string(),
             workload: doc["name"].as_str().unwrap_or_default().to_string(),
             ordinal: doc["ordinal"].as_i64().unwrap_or_default(),
-            command: spec.artifact["command"]
-                .as_str()
-                .unwrap_or_default()
-                .to_string(),
-            args: spec.artifact["args"]
-                .as_array()
-                .map(|l| {
-                    l.iter()
-                        .filter_map(Value::as_str)
-                        .map(str::to_string)
-                        .collect()
-                })
-                .unwrap_or_default(),
+            program,
             env: spec.env.clone(),
             restart: spec.restart,
             log: self.log_path(uuid),
@@ -400,12 +421,65 @@ fn tail(path: &Path, lines: usize) -> std::io::Result<String> {
     Ok(all[start..].join("\n"))
 }
 
+/// What a replica runs.
+enum Program {
+    Process {
+        command: String,
+        args: Vec<String>,
+    },
+    /// A WASI command module, run in the agent under its limits (like a WASM plugin).
+    Wasm {
+        module: Arc<wasm::Program>,
+        limits: WasmLimits,
+    },
+}
+
+impl Program {
+    fn describe(&self) -> String {
+        match self {
+            Program::Process { command, .. } => command.clone(),
+            Program::Wasm { .. } => "the WASM module".into(),
+        }
+    }
+}
+
+/// The module of a wasm artifact, checked against its digest and compiled.
+async fn fetch_module(artifact: &Map<String, Value>) -> Result<Arc<wasm::Program>, String> {
+    use base64::Engine as _;
+    use sha2::Digest as _;
+    let digest = artifact["digest"].as_str().unwrap_or_default();
+    let bytes = if let Some(inline) = artifact.get("inline").and_then(Value::as_str) {
+        base64::engine::general_purpose::STANDARD
+            .decode(inline.trim())
+            .map_err(|e| format!("artifact.inline is not base64: {e}"))?
+    } else {
+        let url = artifact["url"].as_str().unwrap_or_default();
+        let resp = reqwest::get(url)
+            .await
+            .and_then(|r| r.error_for_status())
+            .map_err(|e| format!("artifact.url {url}: {e}"))?;
+        resp.bytes()
+            .await
+            .map_err(|e| format!("artifact.url {url}: {e}"))?
+            .to_vec()
+    };
+    let got = format!("sha256:{}", hex::encode(sha2::Sha256::digest(&bytes)));
+    if !got.eq_ignore_ascii_case(digest) {
+        return Err(format!(
+            "the module's digest is {got}, not artifact.digest {digest}: refusing to run it"
+        ));
+    }
+    let program = tokio::task::spawn_blocking(move || wasm::Program::compile(&bytes))
+        .await
+        .map_err(|e| e.to_string())??;
+    Ok(Arc::new(program))
+}
+
 struct Run {
     replica: String,
     workload: String,
     ordinal: i64,
-    command: String,
-    args: Vec<String>,
+    program: Program,
     env: std::collections::BTreeMap<String, String>,
     restart: Restart,
     log: PathBuf,
@@ -430,29 +504,81 @@ async fn supervise(run: Run, status: Arc<Mutex<Status>>, mut stop: watch::Receiv
         s.since = now_text();
     };
     let mut backoff = FIRST_BACKOFF;
+    let mut runs = 0u64;
     loop {
         let started = Instant::now();
-        let outcome = match spawn(&run) {
-            Ok(mut child) => {
-                let pid = child.id();
-                set(&|s| {
-                    s.state = "running";
-                    s.pid = pid;
-                    s.message = None;
-                });
-                note(
-                    &run.log,
-                    &format!("started {} (pid {})", run.command, pid.unwrap_or(0)),
-                );
-                tokio::select! {
-                    r = child.wait() => Some(r.map(|st| st.code()).map_err(|e| e.to_string())),
-                    _ = stopped(&mut stop) => {
-                        end(&mut child, pid).await;
-                        None
+        runs += 1;
+        let outcome = if let Program::Wasm { module, limits } = &run.program {
+            let (worker, _first) = wasm::spawn(
+                runs,
+                module.clone(),
+                wasm::Run {
+                    mode: crate::plugins::worker::Mode::Async,
+                    uuid: run.replica.clone(),
+                    name: run.workload.clone(),
+                    params: Value::Object(Map::new()),
+                    env: run
+                        .env
+                        .iter()
+                        .map(|(k, v)| (k.clone(), v.clone()))
+                        .chain([
+                            ("S4T_WORKLOAD".to_string(), run.workload.clone()),
+                            ("S4T_REPLICA".to_string(), run.replica.clone()),
+                            ("S4T_ORDINAL".to_string(), run.ordinal.to_string()),
+                        ])
+                        .collect(),
+                    log: run.log.clone(),
+                    data_dir: run.log.with_extension("data"),
+                    limits: limits.clone(),
+                    default_wall: None,
+                },
+            );
+            set(&|s| {
+                s.state = "running";
+                s.pid = None;
+                s.message = None;
+            });
+            note(&run.log, "started the WASM module");
+            tokio::select! {
+                _ = worker.ended() => {
+                    let status = worker.exit_status().unwrap_or_default();
+                    if status != "completed" {
+                        set(&|s| s.message = Some(status.clone()));
                     }
+                    Some(Ok(Some(wasm::exit_code_of(&status))))
+                }
+                _ = stopped(&mut stop) => {
+                    worker.terminate(STOP_GRACE).await;
+                    None
                 }
             }
-            Err(e) => Some(Err(e)),
+        } else {
+            match spawn(&run) {
+                Ok(mut child) => {
+                    let pid = child.id();
+                    set(&|s| {
+                        s.state = "running";
+                        s.pid = pid;
+                        s.message = None;
+                    });
+                    note(
+                        &run.log,
+                        &format!(
+                            "started {} (pid {})",
+                            run.program.describe(),
+                            pid.unwrap_or(0)
+                        ),
+                    );
+                    tokio::select! {
+                        r = child.wait() => Some(r.map(|st| st.code()).map_err(|e| e.to_string())),
+                        _ = stopped(&mut stop) => {
+                            end(&mut child, pid).await;
+                            None
+                        }
+                    }
+                }
+                Err(e) => Some(Err(e)),
+            }
         };
         let exit = match outcome {
             None => {
@@ -465,8 +591,9 @@ async fn supervise(run: Run, status: Arc<Mutex<Status>>, mut stop: watch::Receiv
             }
             Some(Ok(code)) => code,
             Some(Err(e)) => {
-                note(&run.log, &format!("cannot start {}: {e}", run.command));
-                set(&|s| s.message = Some(format!("cannot start {}: {e}", run.command)));
+                let what = run.program.describe();
+                note(&run.log, &format!("cannot start {what}: {e}"));
+                set(&|s| s.message = Some(format!("cannot start {what}: {e}")));
                 Some(127)
             }
         };
@@ -532,17 +659,20 @@ fn spawn(run: &Run) -> Result<tokio::process::Child, String> {
         .open(&run.log)
         .map_err(|e| format!("{}: {e}", run.log.display()))?;
     let err = log.try_clone().map_err(|e| e.to_string())?;
+    let Program::Process { command, args } = &run.program else {
+        return Err("not a process".into());
+    };
     // A replica must not outlive an agent that is killed: it would run twice once the
     // scheduler moves it. setpriv (util-linux) sets the parent-death signal, then execs.
     let mut cmd = match setpriv() {
         Some(setpriv) => {
             let mut c = tokio::process::Command::new(setpriv);
-            c.args(["--pdeathsig", "KILL", "--"]).arg(&run.command);
+            c.args(["--pdeathsig", "KILL", "--"]).arg(command);
             c
         }
-        None => tokio::process::Command::new(&run.command),
+        None => tokio::process::Command::new(command),
     };
-    cmd.args(&run.args)
+    cmd.args(args)
         .envs(&run.env)
         .env("S4T_WORKLOAD", &run.workload)
         .env("S4T_REPLICA", &run.replica)

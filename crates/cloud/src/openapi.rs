@@ -985,10 +985,10 @@ fn body_schemas() -> Value {
         "Workload": s4t_extension(input(json!({
             "name": described(string(), "A DNS label, unique in the project; applying the same name updates it."),
             "runtime": {"type": "string", "enum": ["process", "wasm"], "default": "process"},
-            "artifact": described(object(), "process: {command, args}; wasm: {digest: sha256:HEX, inline | url} (wasm is refused for now)."),
+            "artifact": described(object(), "process: {command, args}; wasm: {digest: sha256:HEX, inline (base64) | url}."),
             "env": {"type": "object", "additionalProperties": {"type": "string"}},
             "restart": {"type": "string", "enum": ["always", "on-failure", "never"], "default": "on-failure"},
-            "limits": described(object(), "memory_mib, fuel, wall_secs (stored, not enforced yet)."),
+            "limits": described(object(), "memory_mib, fuel, wall_secs: enforced for wasm replicas; stored for processes."),
             "placement": described(object(), "{board: B} or {replicas: N, fleet?: F, selector?: {...}, spread?: board | location}."),
             "expose": {"type": "array", "items": object()},
         }), &["name", "artifact", "placement"])),

@@ -20,6 +20,18 @@ use common::*;
 
 const GRACE_SECS: f64 = 3.0;
 
+/// Writes a line to stdout, then exits with status 3 (WASI preview 1).
+const TICK_WAT: &str = r#"(module
+  (import "wasi_snapshot_preview1" "fd_write" (func $fd_write (param i32 i32 i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "proc_exit" (func $proc_exit (param i32)))
+  (memory (export "memory") 1)
+  (data (i32.const 16) "tick from wasm\n")
+  (func (export "_start")
+    (i32.store (i32.const 0) (i32.const 16))
+    (i32.store (i32.const 4) (i32.const 15))
+    (drop (call $fd_write (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8)))
+    (call $proc_exit (i32.const 3))))"#;
+
 /// A TCP proxy in front of the cloud's WAMP port. Connections from a source address in
 /// `cut` are closed and refused: that board is partitioned from the cloud.
 #[derive(Clone, Default)]
@@ -290,6 +302,78 @@ async fn workloads_are_placed_supervised_and_moved() {
         .call(reqwest::Method::DELETE, "/v1/workloads/crasher", None)
         .await;
     assert_eq!(status, 204);
+
+    // A WASM workload: the module by digest (inline), run in the agent's sandbox, its stdout in
+    // the log, its exit status reported and restarted per policy. A module that does not match
+    // its digest is refused by the board.
+    let module = wat::parse_str(TICK_WAT).unwrap();
+    let digest = {
+        use sha2::Digest;
+        format!("sha256:{}", hex::encode(sha2::Sha256::digest(&module)))
+    };
+    let inline = {
+        use base64::Engine;
+        base64::engine::general_purpose::STANDARD.encode(&module)
+    };
+    let (status, t) = api
+        .call(
+            reqwest::Method::POST,
+            "/v1/workloads",
+            Some(json!({
+                "name": "ticker", "runtime": "wasm",
+                "artifact": {"digest": digest, "inline": inline},
+                "limits": {"fuel": 10_000_000, "memory_mib": 4},
+                "restart": "on-failure", "placement": {"board": "wb4"},
+            })),
+        )
+        .await;
+    assert_eq!(status, 201, "{t}");
+    let t = api
+        .wait_workload("ticker", Duration::from_secs(20), |w| {
+            w["replicas"][0]["restarts"].as_i64().unwrap_or(0) >= 1
+        })
+        .await;
+    assert_eq!(t["replicas"][0]["exit_code"], 3, "{t:#}");
+    let (_, logs) = api
+        .call(
+            reqwest::Method::GET,
+            "/v1/workloads/ticker/logs?lines=20",
+            None,
+        )
+        .await;
+    let text = logs["lines"].as_str().unwrap_or_default();
+    assert!(text.contains("tick from wasm"), "{logs}");
+    assert!(text.contains("started the WASM module"), "{logs}");
+    let (status, bad) = api
+        .call(
+            reqwest::Method::POST,
+            "/v1/workloads",
+            Some(json!({
+                "name": "forged", "runtime": "wasm",
+                "artifact": {"digest": format!("sha256:{}", "0".repeat(64)), "inline": inline},
+                "placement": {"board": "wb4"},
+            })),
+        )
+        .await;
+    assert_eq!(status, 201, "{bad}");
+    let bad = api
+        .wait_workload("forged", Duration::from_secs(20), |w| {
+            w["replicas"][0]["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("digest"))
+        })
+        .await;
+    assert_ne!(bad["replicas"][0]["state"], "running", "{bad:#}");
+    for name in ["ticker", "forged"] {
+        let (status, _) = api
+            .call(
+                reqwest::Method::DELETE,
+                &format!("/v1/workloads/{name}"),
+                None,
+            )
+            .await;
+        assert_eq!(status, 204);
+    }
 
     // Cut one board off. Its agent stops the replica when its lease runs out; the cloud moves
     // the replica after the grace period; never more than 3 copies run meanwhile.

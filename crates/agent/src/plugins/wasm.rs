@@ -207,6 +207,21 @@ async fn sleep_or_never(wall: Option<Duration>) {
     }
 }
 
+/// The exit code a run's end status stands for: 0 for `completed`, the module's own status
+/// when it exited with one, 1 for a trap or an exhausted limit.
+pub fn exit_code_of(status: &str) -> i32 {
+    if status == "completed" {
+        return 0;
+    }
+    status
+        .strip_prefix(EXITED_WITH)
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(1)
+}
+
+const EXITED_WITH: &str = "the plugin exited with status ";
+
 /// stdout as a PluginCall result: JSON when it is JSON, else the text.
 fn result_of(stdout: &[u8]) -> Value {
     let text = String::from_utf8_lossy(stdout);
@@ -296,7 +311,7 @@ async fn execute(
             Some(I32Exit(0)) => {}
             Some(I32Exit(code)) => {
                 return Err(Failure::Run(format!(
-                    "the plugin exited with status {code} (its stderr is in the plugin log)"
+                    "{EXITED_WITH}{code} (its stderr is in the plugin log)"
                 )))
             }
             None if e.downcast_ref::<Trap>() == Some(&Trap::OutOfFuel) => {

@@ -261,6 +261,11 @@ impl Worker {
         self.exit.borrow().is_none()
     }
 
+    /// How the run ended (`None` while it runs).
+    pub fn exit_status(&self) -> Option<String> {
+        self.exit.borrow().clone()
+    }
+
     /// Waits until the process ended.
     pub async fn ended(&self) {
         self.exit_watch().ended().await

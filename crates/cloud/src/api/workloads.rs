@@ -52,13 +52,6 @@ async fn apply(
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     ctx.allow(Action::BoardOperate, None)?;
     let mut spec = WorkloadSpec::read(&json_body(&body)?)?;
-    if spec.runtime == s4t_model::workloads::Runtime::Wasm {
-        return Err(InputError::field(
-            "runtime",
-            "runtime wasm is not run by boards yet: use runtime process (WASM code runs today as a plugin, extra.runtime wasm)",
-        )
-        .into());
-    }
     // A pinned workload names its board by name or uuid; it is kept by uuid.
     let pinned = match &spec.placement {
         Placement::Board(b) => {
