@@ -152,6 +152,10 @@ impl Scheduler {
             ) {
                 self.carry_out(w, &replicas, d).await;
             }
+            if !spec.expose.is_empty() {
+                let now = self.store.replicas(&w.uuid).await.map_err(err)?;
+                self.sync_exposures(w, &spec, &now, &rows).await;
+            }
             by_uuid.insert(w.uuid.clone(), (w.clone(), spec));
         }
         // What the online boards run.
@@ -220,6 +224,122 @@ impl Scheduler {
         };
         if let Err(e) = result {
             tracing::warn!(workload = %w.name, error = %e, "scheduler decision not carried out");
+        }
+    }
+
+    /// The catalogue service that exposes `port` of a workload's replicas (made when missing).
+    pub async fn expose_service(
+        store: &Store,
+        w: &Workload,
+        port: u16,
+    ) -> Result<s4t_model::resources::Service, s4t_store::StoreError> {
+        let name = format!("wl-{}-{port}", w.name);
+        let scope = Scope::Project(w.project.clone());
+        match store
+            .service(&s4t_model::Ident::Name(name.clone()), &scope)
+            .await
+        {
+            Ok(s) => Ok(s),
+            Err(s4t_store::StoreError::NotFound { .. }) => {
+                let mut extra = s4t_model::resources::JsonObject::new();
+                extra.insert("workload".into(), json!(w.uuid));
+                let f = s4t_model::resources::ServiceFields {
+                    uuid: None,
+                    name: Some(name),
+                    port: Some(port as i64),
+                    protocol: Some("TCP".into()),
+                    extra: Some(extra),
+                };
+                store.create_service(&f, w.project.as_deref()).await
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Each `expose` port of the workload is a service exposed on every board that runs a
+    /// replica (`running`), and on no other.
+    async fn sync_exposures(
+        &self,
+        w: &Workload,
+        spec: &WorkloadSpec,
+        replicas: &[Replica],
+        boards: &[s4t_store::workloads::BoardRow],
+    ) {
+        let online: HashSet<&str> = boards
+            .iter()
+            .filter(|b| b.online)
+            .map(|b| b.uuid.as_str())
+            .collect();
+        let wanted: HashSet<&str> = replicas
+            .iter()
+            .filter(|r| r.state == "running")
+            .filter_map(|r| r.board_uuid.as_deref())
+            .filter(|b| online.contains(b))
+            .collect();
+        for e in &spec.expose {
+            let Some(port) = e
+                .get("port")
+                .and_then(Value::as_u64)
+                .and_then(|p| u16::try_from(p).ok())
+            else {
+                continue;
+            };
+            // Made only when a replica runs: a workload deleted meanwhile leaves none behind.
+            let found = if wanted.is_empty() {
+                self.store
+                    .service(
+                        &s4t_model::Ident::Name(format!("wl-{}-{port}", w.name)),
+                        &Scope::Project(w.project.clone()),
+                    )
+                    .await
+            } else {
+                Scheduler::expose_service(&self.store, w, port).await
+            };
+            let svc = match found {
+                Ok(s) => s,
+                Err(s4t_store::StoreError::NotFound { .. }) => continue,
+                Err(e) => {
+                    tracing::warn!(workload = %w.name, port, error = %e, "expose: no catalogue service");
+                    continue;
+                }
+            };
+            let exposed = self
+                .store
+                .exposures_of_service(&svc.uuid)
+                .await
+                .unwrap_or_default();
+            for board in &wanted {
+                if exposed.iter().any(|x| x.board_uuid == *board) {
+                    continue;
+                }
+                if let Some(b) = self.board(board).await {
+                    if let Err(e) = self.conductor.enable_service(&b, &svc).await {
+                        tracing::warn!(workload = %w.name, port, %board, error = ?e, "expose: ServiceEnable failed");
+                    }
+                }
+            }
+            for x in exposed
+                .iter()
+                .filter(|x| !wanted.contains(x.board_uuid.as_str()))
+            {
+                self.unexpose(x, &svc).await;
+            }
+        }
+    }
+
+    /// Ends one exposure: through the board when it is online, else on the cloud side only.
+    pub(crate) async fn unexpose(
+        &self,
+        x: &s4t_model::resources::ExposedService,
+        svc: &s4t_model::resources::Service,
+    ) {
+        match self.board(&x.board_uuid).await {
+            Some(b) if b.status.is_connected() => {
+                if let Err(e) = self.conductor.disable_service(&b, svc).await {
+                    tracing::warn!(board = %x.board_uuid, error = ?e, "expose: ServiceDisable failed");
+                }
+            }
+            _ => self.conductor.give_back(x).await,
         }
     }
 

@@ -125,7 +125,7 @@ impl Conductor {
     }
 
     /// Frees the port of an exposure in the store and closes it in the tunnel server.
-    async fn give_back(&self, exposed: &ExposedService) {
+    pub(crate) async fn give_back(&self, exposed: &ExposedService) {
         if let Err(e) = self
             .store()
             .release_public_port(&exposed.board_uuid, &exposed.service_uuid)

@@ -21,21 +21,6 @@ use common::*;
 const BOARD: &str = "tb";
 const CODE: &str = "TUNNELS-E2E";
 
-/// `n` consecutive ports that were free a moment ago (a public port range of its own, so that
-/// tests running side by side do not take each other's ports).
-fn free_range(n: u16) -> (u16, u16) {
-    for _ in 0..200 {
-        let start = 20000 + (rand_u64() % 20000) as u16;
-        let held: Vec<_> = (start..start + n)
-            .map_while(|p| std::net::TcpListener::bind(("127.0.0.1", p)).ok())
-            .collect();
-        if held.len() == n as usize {
-            return (start, start + n - 1);
-        }
-    }
-    panic!("no {n} consecutive free ports");
-}
-
 fn rand_u64() -> u64 {
     let u = uuid::Uuid::new_v4();
     u64::from_le_bytes(u.as_bytes()[..8].try_into().unwrap())

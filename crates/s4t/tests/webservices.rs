@@ -104,6 +104,11 @@ async fn webservices_through_the_https_front() {
         &[
             "--tunnel-addr",
             "127.0.0.1:0",
+            "--public-ports",
+            &{
+                let (a, b) = free_range(8);
+                format!("{a}-{b}")
+            },
             "--https-addr",
             &format!("127.0.0.1:{https_port}"),
             "--http-addr",

@@ -163,6 +163,11 @@ async fn workloads_are_placed_supervised_and_moved() {
         &[
             "--tunnel-addr",
             "127.0.0.1:0",
+            "--public-ports",
+            &{
+                let (a, b) = free_range(8);
+                format!("{a}-{b}")
+            },
             "--wamp-public-url",
             &format!("ws://127.0.0.1:{proxy}/"),
             "--workload-grace",
@@ -374,6 +379,46 @@ async fn workloads_are_placed_supervised_and_moved() {
             .await;
         assert_eq!(status, 204);
     }
+
+    // Exposed ports become services, reachable on a public port while the replica runs, gone
+    // with the workload.
+    let web_port = free_port();
+    let (status, web) = api
+        .call(
+            reqwest::Method::POST,
+            "/v1/workloads",
+            Some(json!({
+                "name": "web", "artifact": {"command": "python3",
+                    "args": ["-m", "http.server", web_port.to_string(), "--bind", "127.0.0.1"]},
+                "restart": "always", "placement": {"board": "wb4"}, "expose": [{"port": web_port}],
+            })),
+        )
+        .await;
+    assert_eq!(status, 201, "{web}");
+    let web = api
+        .wait_workload("web", Duration::from_secs(30), |w| {
+            w["exposed"][0]["exposed"][0]["public_port"].is_u64()
+        })
+        .await;
+    let public = web["exposed"][0]["exposed"][0]["public_port"]
+        .as_u64()
+        .unwrap() as u16;
+    let start = Instant::now();
+    let page = loop {
+        match reqwest::get(format!("http://127.0.0.1:{public}/")).await {
+            Ok(r) if r.status() == 200 => break r.text().await.unwrap(),
+            other => assert!(start.elapsed() < Duration::from_secs(20), "{other:?}"),
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(page.contains("Directory listing"), "{page}");
+    let (status, _) = api
+        .call(reqwest::Method::DELETE, "/v1/workloads/web", None)
+        .await;
+    assert_eq!(status, 204);
+    assert!(TcpStream::connect(("127.0.0.1", public)).await.is_err());
+    let (_, services) = api.call(reqwest::Method::GET, "/v1/services", None).await;
+    assert_eq!(services["services"], json!([]), "{services}");
 
     // Cut one board off. Its agent stops the replica when its lease runs out; the cloud moves
     // the replica after the grace period; never more than 3 copies run meanwhile.

@@ -353,6 +353,15 @@ impl Store {
         Ok(Some(e.public_port))
     }
 
+    /// Every exposure of a service, on any board.
+    pub async fn exposures_of_service(&self, service_uuid: &str) -> Result<Vec<ExposedService>> {
+        let rows = sqlx::query(&format!("{EXPOSED} WHERE service_uuid = $1 ORDER BY id"))
+            .bind(service_uuid)
+            .fetch_all(self.pool())
+            .await?;
+        rows.iter().map(decode_exposed).collect()
+    }
+
     /// Who holds a public port: what the tunnel server admits a control socket for.
     pub async fn port_holder(&self, port: u16) -> Result<Option<PortHolder>> {
         let row = sqlx::query(

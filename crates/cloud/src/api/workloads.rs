@@ -31,6 +31,47 @@ fn render_replica(r: &Replica) -> Value {
     })
 }
 
+/// The services a workload's `expose` ports became, and where each is exposed.
+async fn exposures(state: &AppState, w: &Workload) -> ApiResult<Value> {
+    let Ok(spec) = WorkloadSpec::read(&w.spec) else {
+        return Ok(json!([]));
+    };
+    let mut out = Vec::new();
+    for e in &spec.expose {
+        let Some(port) = e.get("port").and_then(Value::as_u64) else {
+            continue;
+        };
+        let name = format!("wl-{}-{port}", w.name);
+        let svc = match state
+            .store
+            .service(
+                &s4t_model::Ident::Name(name.clone()),
+                &Scope::Project(w.project.clone()),
+            )
+            .await
+        {
+            Ok(s) => s,
+            Err(s4t_store::StoreError::NotFound { .. }) => {
+                out.push(json!({"port": port, "service": null, "exposed": []}));
+                continue;
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let exposed = state.store.exposures_of_service(&svc.uuid).await?;
+        out.push(json!({
+            "port": port, "service": svc.uuid, "service_name": svc.name,
+            "exposed": exposed.iter().map(|x| json!({"board_uuid": x.board_uuid, "public_port": x.public_port})).collect::<Vec<_>>(),
+        }));
+    }
+    Ok(Value::Array(out))
+}
+
+async fn render_full(state: &AppState, w: &Workload, replicas: &[Replica]) -> ApiResult<Value> {
+    let mut v = render(w, replicas);
+    v["exposed"] = exposures(state, w).await?;
+    Ok(v)
+}
+
 fn render(w: &Workload, replicas: &[Replica]) -> Value {
     let desired = WorkloadSpec::read(&w.spec)
         .map(|s| s.replicas())
@@ -92,7 +133,7 @@ async fn apply(
         } else {
             StatusCode::OK
         },
-        Json(render(&w, &replicas)),
+        Json(render_full(&state, &w, &replicas).await?),
     ))
 }
 
@@ -102,7 +143,7 @@ async fn list(State(state): State<AppState>, ctx: Ctx, q: Query) -> ApiResult<Js
     let mut out = Vec::new();
     for w in state.store.workloads(&scope).await? {
         let replicas = state.store.replicas(&w.uuid).await?;
-        out.push(render(&w, &replicas));
+        out.push(render_full(&state, &w, &replicas).await?);
     }
     Ok(Json(json!({"workloads": out})))
 }
@@ -119,7 +160,7 @@ async fn show(
     ctx.allow(Action::Read, None)?;
     let w = find(&state, &ctx, &workload).await?;
     let replicas = state.store.replicas(&w.uuid).await?;
-    Ok(Json(render(&w, &replicas)))
+    Ok(Json(render_full(&state, &w, &replicas).await?))
 }
 
 async fn remove(
@@ -129,6 +170,40 @@ async fn remove(
 ) -> ApiResult<StatusCode> {
     ctx.allow(Action::BoardOperate, None)?;
     let w = find(&state, &ctx, &workload).await?;
+    // Its exposed ports close and their catalogue services go first.
+    if let Ok(spec) = WorkloadSpec::read(&w.spec) {
+        for e in &spec.expose {
+            let Some(port) = e.get("port").and_then(Value::as_u64) else {
+                continue;
+            };
+            let name = format!("wl-{}-{port}", w.name);
+            let Ok(svc) = state
+                .store
+                .service(
+                    &s4t_model::Ident::Name(name),
+                    &Scope::Project(w.project.clone()),
+                )
+                .await
+            else {
+                continue;
+            };
+            for x in state.store.exposures_of_service(&svc.uuid).await? {
+                let b = state
+                    .store
+                    .board(&s4t_model::Ident::Uuid(x.board_uuid.clone()), &Scope::All)
+                    .await?;
+                if b.status.is_connected() {
+                    if let Err(e) = state.conductor.disable_service(&b, &svc).await {
+                        tracing::warn!(board = %b.uuid, error = ?e, "ServiceDisable failed");
+                        state.conductor.give_back(&x).await;
+                    }
+                } else {
+                    state.conductor.give_back(&x).await;
+                }
+            }
+            state.store.delete_service(&svc.uuid).await?;
+        }
+    }
     let replicas = state.store.delete_workload(&w.uuid).await?;
     // Online boards stop their replicas now; the others when they come back (the scheduler
     // removes what a board runs and the store does not know).

@@ -18,6 +18,22 @@ pub fn free_port() -> u16 {
         .port()
 }
 
+/// `n` consecutive ports that were free a moment ago (a public port range of its own, so that
+/// tests running side by side do not take each other's ports).
+pub fn free_range(n: u16) -> (u16, u16) {
+    for _ in 0..200 {
+        let r = uuid::Uuid::new_v4().as_u128();
+        let start = 20000 + (r % 20000) as u16;
+        let held: Vec<_> = (start..start + n)
+            .map_while(|p| std::net::TcpListener::bind(("127.0.0.1", p)).ok())
+            .collect();
+        if held.len() == n as usize {
+            return (start, start + n - 1);
+        }
+    }
+    panic!("no {n} consecutive free ports");
+}
+
 /// A child process, killed when dropped.
 pub struct Proc(pub Child);
 
