@@ -374,15 +374,7 @@ fn server_config(
 }
 
 fn config_from_files(cert: &Path, key: &Path) -> Result<Arc<ServerConfig>, String> {
-    use rustls::pki_types::pem::PemObject;
-    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
-        .map_err(|e| format!("{}: {e}", cert.display()))?
-        .collect::<Result<_, _>>()
-        .map_err(|e| format!("{}: {e}", cert.display()))?;
-    if chain.is_empty() {
-        return Err(format!("{}: no certificate in the file", cert.display()));
-    }
-    let key = PrivateKeyDer::from_pem_file(key).map_err(|e| format!("{}: {e}", key.display()))?;
+    let (chain, key) = crate::tls::read_pem(cert, key)?;
     server_config(chain, key)
 }
 

@@ -10,7 +10,6 @@ use rand::Rng;
 use serde_json::{json, Value};
 
 use s4t_model::resources::{Board, ExposedService, Service};
-use s4t_store::services::ReserveError;
 
 use crate::api::ApiError;
 use crate::conductor::Conductor;
@@ -52,11 +51,7 @@ impl Conductor {
             .reserve_public_port(&board.uuid, &service.uuid, &range, || {
                 rand::thread_rng().gen()
             })
-            .await
-            .map_err(|e| match e {
-                ReserveError::Store(s) => ApiError::from(s),
-                other => ApiError::conflict(other.to_string()),
-            })?;
+            .await?;
         let args = vec![
             service_dict(service, self.tunnel_url()),
             json!(exposed.public_port),

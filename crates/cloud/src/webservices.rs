@@ -10,7 +10,6 @@ use rand::Rng;
 use serde_json::{json, Value};
 
 use s4t_model::resources::{Board, EnabledWebservice, JsonObject, Webservice};
-use s4t_store::services::ReserveError;
 
 use crate::api::ApiError;
 use crate::conductor::Conductor;
@@ -84,11 +83,7 @@ impl Conductor {
             .create_webservice(&board.uuid, name, port, secure, extra, &range, || {
                 rand::thread_rng().gen()
             })
-            .await
-            .map_err(|e| match e {
-                ReserveError::Store(s) => ApiError::from(s),
-                other => ApiError::conflict(other.to_string()),
-            })?;
+            .await?;
         if !new {
             return Ok(w);
         }

@@ -6,7 +6,6 @@
 //! the protocol rules checks the tunnel server's refusals.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
@@ -52,18 +51,7 @@ impl Cloud {
 }
 
 fn start_agent(dir: &Path, wamp_port: u16) -> Proc {
-    Proc(
-        Command::new(BIN)
-            .args(["agent", "--data-dir"])
-            .arg(dir)
-            .args(["--code", CODE])
-            .args(["--cloud", &format!("ws://127.0.0.1:{wamp_port}/")])
-            .args(["--ping-interval", "1"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    )
+    start_agent_at(dir, CODE, &format!("ws://127.0.0.1:{wamp_port}/"), &[])
 }
 
 /// An echo service: writes back what it reads, and closes its side once the client closed its.
@@ -266,24 +254,8 @@ async fn service_tunnels_end_to_end() {
     };
     let agent_dir = temp_dir("tunnels-agent");
     let mut cloud_proc = cloud.start();
-    let token = std::fs::read_to_string(cloud.dir.join("admin-token"))
-        .unwrap()
-        .trim()
-        .to_string();
-    let api = Api {
-        base: format!("http://127.0.0.1:{}", cloud.api_port),
-        token,
-        http: reqwest::Client::new(),
-    };
-    let (status, body) = api
-        .call(
-            reqwest::Method::POST,
-            "/v1/boards",
-            Some(json!({"name": BOARD, "code": CODE, "type": "virtual",
-                "location": [{"latitude": "38.19", "longitude": "15.55", "altitude": "10"}]})),
-        )
-        .await;
-    assert_eq!(status, 201, "{body}");
+    let api = Api::of(&cloud.dir, format!("http://127.0.0.1:{}", cloud.api_port));
+    let body = api.create_board(BOARD, CODE).await;
     let board_uuid = body["uuid"].as_str().unwrap().to_string();
     let mut agent = start_agent(&agent_dir, cloud.wamp_port);
     api.wait_online(Duration::from_secs(15)).await;

@@ -4,8 +4,6 @@
 //! cloud's CA; plain HTTP gets a redirect, or is proxied for a non-secure webservice; names that
 //! are not published get no certificate; delete, renew and disable do what they say.
 
-use std::path::Path;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
@@ -16,21 +14,6 @@ mod common;
 use common::*;
 
 const HOST: &str = "web.board1.example.test";
-
-fn start_agent(dir: &Path, wamp_port: u16) -> Proc {
-    Proc(
-        Command::new(BIN)
-            .args(["agent", "--data-dir"])
-            .arg(dir)
-            .args(["--code", "WEB-E2E"])
-            .args(["--cloud", &format!("ws://127.0.0.1:{wamp_port}/")])
-            .args(["--ping-interval", "1"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    )
-}
 
 /// The board's web server: answers every request with its path and Host.
 async fn board_http_server() -> u16 {
@@ -115,25 +98,14 @@ async fn webservices_through_the_https_front() {
             &format!("127.0.0.1:{http_port}"),
         ],
     );
-    let token = std::fs::read_to_string(cloud_dir.join("admin-token"))
-        .unwrap()
-        .trim()
-        .to_string();
-    let api = Api {
-        base,
-        token,
-        http: reqwest::Client::new(),
-    };
-    let (status, b) = api
-        .call(
-            reqwest::Method::POST,
-            "/v1/boards",
-            Some(json!({"name": "wb", "code": "WEB-E2E", "type": "virtual",
-                "location": [{"latitude": "1", "longitude": "2", "altitude": "3"}]})),
-        )
-        .await;
-    assert_eq!(status, 201, "{b}");
-    let _agent = start_agent(&agent_dir, wamp_port);
+    let api = Api::of(&cloud_dir, base);
+    api.create_board("wb", "WEB-E2E").await;
+    let _agent = start_agent_at(
+        &agent_dir,
+        "WEB-E2E",
+        &format!("ws://127.0.0.1:{wamp_port}/"),
+        &[],
+    );
     api.wait_online().await;
     let board_port = board_http_server().await;
 

@@ -7,8 +7,6 @@
 
 use std::collections::{HashMap, HashSet};
 use std::net::{IpAddr, Ipv4Addr};
-use std::path::Path;
-use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -79,22 +77,6 @@ impl Partition {
     fn heal(&self, ip: IpAddr) {
         self.cut.lock().unwrap().remove(&ip);
     }
-}
-
-fn start_agent(dir: &Path, code: &str, proxy: u16, source: IpAddr) -> Proc {
-    Proc(
-        Command::new(BIN)
-            .args(["agent", "--data-dir"])
-            .arg(dir)
-            .args(["--code", code])
-            .args(["--cloud", &format!("ws://127.0.0.1:{proxy}/")])
-            .args(["--ping-interval", "1"])
-            .args(["--source-addr", &source.to_string()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    )
 }
 
 /// Live processes whose command line holds `marker`.
@@ -176,15 +158,7 @@ async fn workloads_are_placed_supervised_and_moved() {
             "0.3",
         ],
     );
-    let token = std::fs::read_to_string(cloud_dir.join("admin-token"))
-        .unwrap()
-        .trim()
-        .to_string();
-    let api = Api {
-        base,
-        token,
-        http: reqwest::Client::new(),
-    };
+    let api = Api::of(&cloud_dir, base);
     let mut agents = Vec::new();
     let mut source_of = HashMap::new();
     for i in 1..=5u8 {
@@ -199,11 +173,11 @@ async fn workloads_are_placed_supervised_and_moved() {
         assert_eq!(status, 201, "{b}");
         let ip = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 10 + i));
         source_of.insert(b["uuid"].as_str().unwrap().to_string(), ip);
-        agents.push(start_agent(
+        agents.push(start_agent_at(
             &temp_dir(&format!("wl-agent{i}")),
             &format!("WL-{i}"),
-            proxy,
-            ip,
+            &format!("ws://127.0.0.1:{proxy}/"),
+            &["--source-addr", &ip.to_string()],
         ));
     }
     let start = Instant::now();

@@ -123,6 +123,16 @@ impl IntoResponse for ApiError {
     }
 }
 
+impl From<s4t_store::services::ReserveError> for ApiError {
+    /// A store failure keeps its status; a taken service or a full range is a 409 with the reason.
+    fn from(e: s4t_store::services::ReserveError) -> ApiError {
+        match e {
+            s4t_store::services::ReserveError::Store(s) => ApiError::from(s),
+            other => ApiError::conflict(other.to_string()),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

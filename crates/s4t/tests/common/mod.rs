@@ -61,6 +61,21 @@ impl Proc {
     }
 }
 
+/// Starts `s4t agent` with a data dir, a registration code and a cloud URL, plus `extra` flags.
+pub fn start_agent_at(dir: &Path, code: &str, cloud: &str, extra: &[&str]) -> Proc {
+    Proc(
+        Command::new(BIN)
+            .args(["agent", "--data-dir"])
+            .arg(dir)
+            .args(["--code", code, "--cloud", cloud, "--ping-interval", "1"])
+            .args(extra)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    )
+}
+
 pub fn temp_dir(tag: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("s4t-e2e-{tag}-{}", uuid::Uuid::new_v4()));
     std::fs::create_dir_all(&d).unwrap();
@@ -114,6 +129,35 @@ pub struct Api {
 }
 
 impl Api {
+    /// The API of the cloud whose data dir is `dir`, with its admin token.
+    pub fn of(dir: &Path, base: String) -> Api {
+        let token = std::fs::read_to_string(dir.join("admin-token"))
+            .unwrap()
+            .trim()
+            .to_string();
+        Api {
+            base,
+            token,
+            http: reqwest::Client::new(),
+        }
+    }
+
+    /// Creates a virtual board; its body as the API returns it.
+    pub async fn create_board(&self, name: &str, code: &str) -> Value {
+        let (status, b) = self
+            .call(
+                reqwest::Method::POST,
+                "/v1/boards",
+                Some(
+                    serde_json::json!({"name": name, "code": code, "type": "virtual",
+                    "location": [{"latitude": "38.19", "longitude": "15.55", "altitude": "10"}]}),
+                ),
+            )
+            .await;
+        assert_eq!(status, 201, "{b}");
+        b
+    }
+
     pub async fn call(
         &self,
         method: reqwest::Method,
