@@ -18,6 +18,7 @@ pub mod ident;
 pub mod input;
 pub mod lifecycle;
 pub mod listing;
+pub mod net;
 pub mod pickle;
 pub mod plugin_runtime;
 pub mod policy;

@@ -17,6 +17,7 @@ pub mod fleets;
 pub mod json_sql;
 pub mod links;
 pub mod migrate;
+pub mod networks;
 pub mod plugins;
 pub mod ports;
 pub mod requests;

@@ -40,6 +40,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "workloads",
         sql: include_str!("../migrations/0005_workloads.sql"),
     },
+    Migration {
+        version: 6,
+        name: "networks",
+        sql: include_str!("../migrations/0006_networks.sql"),
+    },
 ];
 
 fn render(sql: &str, dialect: Dialect) -> String {

@@ -999,6 +999,91 @@ async fn workloads_and_replicas(s: Store) {
     ));
 }
 
+async fn networks_allocate_addresses_once(s: Store) {
+    use s4t_model::net::NetworkFields;
+    use s4t_store::networks::NewPort;
+    let b = s
+        .create_board(&board("nb", "NB"), &own(Some("p1")))
+        .await
+        .unwrap();
+    let f =
+        NetworkFields::read(json!({"name": "n1", "cidr": "10.9.0.0/29", "gateway": "10.9.0.1"}))
+            .unwrap();
+    let n = s.create_network(&f, Some("p1")).await.unwrap();
+    assert_eq!(
+        (n.cidr.as_str(), n.mtu, n.gateway.as_deref()),
+        ("10.9.0.0/29", 1380, Some("10.9.0.1"))
+    );
+    assert!(matches!(
+        s.create_network(&f, Some("p1")).await,
+        Err(StoreError::Conflict(_))
+    ));
+    s.create_network(&f, Some("p2")).await.unwrap();
+    assert_eq!(
+        s.network("n1", &Scope::Project(Some("p1".into())))
+            .await
+            .unwrap()
+            .uuid,
+        n.uuid
+    );
+    assert!(matches!(
+        s.network("n1", &Scope::All).await,
+        Err(StoreError::Conflict(_))
+    ));
+    let new_port = |i: u32| NewPort {
+        uuid: uuid::Uuid::new_v4().to_string(),
+        board_uuid: b.uuid.clone(),
+        vif_name: format!("s4tport{i}"),
+        mac: format!("02:00:00:00:00:{i:02x}"),
+    };
+    // Five hosts besides the gateway; everyone draws the same one first, at once.
+    let races: Vec<_> = (0..6)
+        .map(|i| {
+            let (s, n, p) = (s.clone(), n.clone(), new_port(i));
+            tokio::spawn(async move { s.create_network_port(&n, &p, || 0).await })
+        })
+        .collect();
+    let mut ips = Vec::new();
+    let mut full = 0;
+    for r in races {
+        match r.await.unwrap() {
+            Ok(p) => ips.push(p.ip.unwrap()),
+            Err(StoreError::Conflict(m)) if m.contains("no free address") => full += 1,
+            Err(e) => panic!("{e}"),
+        }
+    }
+    ips.sort();
+    assert_eq!(
+        ips,
+        vec!["10.9.0.2", "10.9.0.3", "10.9.0.4", "10.9.0.5", "10.9.0.6"]
+    );
+    assert_eq!(full, 1);
+    assert_eq!(s.network_addresses_used(&n.uuid).await.unwrap(), 5);
+    assert!(
+        matches!(s.delete_network(&n.uuid).await, Err(StoreError::Conflict(ref m)) if m.contains("5 port"))
+    );
+    // Deleting a port frees its address; deleting the board frees the rest.
+    let ports = s
+        .list_ports(&Scope::All, Some(&b.uuid), &s4t_store::Page::default())
+        .await
+        .unwrap();
+    let freed = ports
+        .iter()
+        .find(|p| p.ip.as_deref() == Some("10.9.0.4"))
+        .unwrap();
+    s.delete_port(&freed.uuid).await.unwrap();
+    let again = s.create_network_port(&n, &new_port(9), || 0).await.unwrap();
+    assert_eq!(again.ip.as_deref(), Some("10.9.0.4"));
+    assert_eq!(again.network.as_deref(), Some(n.uuid.as_str()));
+    s.delete_board(&b.uuid).await.unwrap();
+    assert_eq!(s.network_addresses_used(&n.uuid).await.unwrap(), 0);
+    s.delete_network(&n.uuid).await.unwrap();
+    assert!(matches!(
+        s.delete_network(&n.uuid).await,
+        Err(StoreError::NotFound { .. })
+    ));
+}
+
 macro_rules! both_engines {
     ($($name:ident),* $(,)?) => {
         mod sqlite { $( #[tokio::test] async fn $name() { if let Some(s) = super::sqlite().await { super::$name(s).await } } )* }
@@ -1024,4 +1109,5 @@ both_engines!(
     public_ports_are_reserved_once,
     webservices_share_the_port_pool,
     workloads_and_replicas,
+    networks_allocate_addresses_once,
 );
