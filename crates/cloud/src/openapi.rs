@@ -67,6 +67,8 @@ fn tags() -> Value {
         {"name": "ports", "description": "Network ports of boards."},
         {"name": "requests", "description": "The record of board operations and their results."},
         {"name": "tokens", "description": "API tokens; admin only.", EXTENSION: true},
+        {"name": "networks", "description": "Overlay networks that board ports join.", EXTENSION: true},
+        {"name": "workloads", "description": "Programs the cloud keeps running on boards.", EXTENSION: true},
     ])
 }
 
@@ -250,18 +252,18 @@ fn service_paths() -> Value {
             "post": op("Run a service action on a board").body("ServiceAction").ok(reply(), OPERATE),
         },
         "/v1/workloads": {
-            "get": op("List workloads with their replicas").extension().ok(json!({"type": "object"}), LIST),
-            "post": op("Apply a workload: create it, or update the one of that name")
+            "get": Op::new("workloads", "List workloads with their replicas").extension().ok(json!({"type": "object"}), LIST),
+            "post": Op::new("workloads", "Apply a workload: create it, or update the one of that name")
                 .extension()
                 .body("Workload")
                 .created("WorkloadStatus", CREATE),
         },
         "/v1/workloads/{workload}": {
-            "get": op("Show a workload: spec, generation, replicas and their states").extension().ok(schema_ref("WorkloadStatus"), SHOW),
-            "delete": op("Delete a workload; its replicas stop").extension().no_content(WRITE),
+            "get": Op::new("workloads", "Show a workload: spec, generation, replicas and their states").extension().ok(schema_ref("WorkloadStatus"), SHOW),
+            "delete": Op::new("workloads", "Delete a workload; its replicas stop").extension().no_content(WRITE),
         },
         "/v1/workloads/{workload}/logs": {
-            "get": op("The last lines of one replica's log (?replica=ORDINAL|UUID&lines=N)").extension().ok(json!({"type": "object"}), OPERATE),
+            "get": Op::new("workloads", "The last lines of one replica's log (?replica=ORDINAL|UUID&lines=N)").extension().ok(json!({"type": "object"}), OPERATE),
         },
         "/v1/tunnels": {
             "get": op("The tunnel server as it runs: URL, port range, open ports, counters")
@@ -371,13 +373,24 @@ fn port_paths() -> Value {
         },
         "/v1/boards/{board}/ports": {
             "get": op("List the ports of a board").ok(list_of("ports", "BoardPort"), SHOW),
-            "put": op("Attach a board to a network (not served yet: 501)")
+            "put": op("Attach a board to an s4t network: a port with an address, a MAC and an interface name (the board side is not built yet)")
                 .body("PortAttachment")
-                .ok(schema_ref("Port"), UNSERVED),
+                .created("Port", OPERATE),
         },
         "/v1/boards/{board}/ports/{port}": {
             "get": op("Show a port of a board").ok(schema_ref("BoardPort"), SHOW),
             "delete": op("Delete a port of a board").no_content(WRITE),
+        },
+        "/v1/networks": {
+            "get": Op::new("networks", "List overlay networks").extension().ok(json!({"type": "object"}), LIST),
+            "post": Op::new("networks", "Create an overlay network (IPv4 range, MTU, optional gateway)")
+                .extension()
+                .body("NewNetwork")
+                .created("Network", CREATE),
+        },
+        "/v1/networks/{network}": {
+            "get": Op::new("networks", "Show a network, with its addresses used and free").extension().ok(schema_ref("Network"), SHOW),
+            "delete": Op::new("networks", "Delete a network no port uses").extension().no_content(WRITE),
         },
     })
 }
@@ -574,14 +587,6 @@ const OPERATE: &[ErrorResponse] = &[
     NOT_ACCEPTABLE,
     CONFLICT,
     BOARD_FAILED,
-];
-const UNSERVED: &[ErrorResponse] = &[
-    BAD_REQUEST,
-    UNAUTHORIZED,
-    FORBIDDEN,
-    NOT_FOUND,
-    NOT_ACCEPTABLE,
-    NOT_IMPLEMENTED,
 ];
 
 fn error_responses() -> Value {
@@ -861,6 +866,15 @@ fn resource_schemas() -> Value {
                 "message": nullable(string()), "placed_at": nullable(timestamp()), "reported_at": nullable(timestamp()),
             }}},
         }))),
+        "Network": s4t_extension(resource(json!({
+            "uuid": uuid(),
+            "name": string(),
+            "project": nullable(string()),
+            "cidr": string(),
+            "mtu": {"type": "integer"},
+            "gateway": nullable(string()),
+            "addresses": {"type": "object", "properties": {"used": {"type": "integer"}, "free": {"type": "integer"}}},
+        }))),
         "EnabledWebservice": resource(json!({
             "board_uuid": uuid(),
             "http_port": port_number(),
@@ -992,6 +1006,12 @@ fn body_schemas() -> Value {
             "placement": described(object(), "{board: B} or {replicas: N, fleet?: F, selector?: {...}, spread?: board | location}."),
             "expose": {"type": "array", "items": object()},
         }), &["name", "artifact", "placement"])),
+        "NewNetwork": s4t_extension(input(json!({
+            "name": name(),
+            "cidr": described(string(), "The IPv4 range, such as 10.10.0.0/24 (prefix 8 to 30)."),
+            "mtu": {"type": "integer", "minimum": 576, "maximum": 9000, "default": 1380},
+            "gateway": described(string(), "A host address of the range that ports never get."),
+        }), &["name", "cidr"])),
         "PortAttachment": input(json!({
             "network": text(64),
             "subnet": string(),

@@ -8,6 +8,7 @@ pub mod boards;
 pub mod error;
 pub mod fleets;
 pub mod middleware;
+pub mod networks;
 pub mod plugins;
 pub mod ports;
 pub mod render;
@@ -124,6 +125,7 @@ pub fn router(state: AppState) -> Router {
         .merge(webservices::routes())
         .merge(workloads::routes())
         .merge(ports::routes())
+        .merge(networks::routes())
         .merge(requests::routes())
         .merge(tokens::routes())
         .fallback(|| async { ApiError::not_found("The resource could not be found.") })

@@ -102,7 +102,7 @@ async fn remove(
         .store
         .port(&port.to_ascii_lowercase(), &ctx.scope(), None)
         .await?;
-    remove_port(&state, &ctx, &p.board_uuid, &p.uuid, &p.vif_name).await
+    remove_port(&state, &ctx, &p.board_uuid, &p.uuid).await
 }
 
 async fn remove_port(
@@ -110,7 +110,6 @@ async fn remove_port(
     ctx: &Ctx,
     board_uuid: &str,
     port_uuid: &str,
-    vif: &str,
 ) -> ApiResult<StatusCode> {
     let b = state
         .store
@@ -120,12 +119,8 @@ async fn remove_port(
         )
         .await?;
     ctx.allow(Action::BoardOperate, b.owner.as_deref())?;
-    if b.status.is_connected() {
-        state
-            .conductor
-            .execute(&b, "Remove_VIF", vec![json!(vif)])
-            .await?;
-    }
+    // Ports live on s4t networks only (Neutron ports were never served), and no board holds an
+    // interface for them yet: the address is freed with the row.
     state.store.delete_port(port_uuid).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -178,15 +173,16 @@ async fn board_remove(
             Some(&b.uuid),
         )
         .await?;
-    remove_port(&state, &ctx, &b.uuid, &p.uuid, &p.vif_name).await
+    remove_port(&state, &ctx, &b.uuid, &p.uuid).await
 }
 
 async fn create(
     State(state): State<AppState>,
     ctx: Ctx,
+    base: BaseUrl,
     Path(board): Path<String>,
     body: Bytes,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<(StatusCode, Json<Value>)> {
     let b = find_board(&state, &ctx, &board).await?;
     ctx.allow(Action::BoardOperate, b.owner.as_deref())?;
     let mut r = BodyReader::new(
@@ -194,16 +190,38 @@ async fn create(
         json_body(&body)?,
         &["network", "subnet", "security_groups"],
     )?;
-    if r.text_or_zero("network", 64)?.is_none() {
+    let Some(network) = r.text_or_zero("network", 255)? else {
         return Err(InputError::field(
             "network",
-            "network is required: the network to attach the board to.",
+            "network is required: the uuid or name of an s4t network (GET /v1/networks).",
         )
         .into());
-    }
+    };
     state.conductor.ensure_connected(&b)?;
-    Err(ApiError::new(
-        StatusCode::NOT_IMPLEMENTED,
-        "Ports need the network layer, which this cloud does not run yet.",
-    ))
+    let n = state
+        .store
+        .network(&network, &ctx.scope())
+        .await
+        .map_err(|e| match e {
+            s4t_store::StoreError::NotFound { .. } => ApiError::from(InputError::field(
+                "network",
+                format!("network {network} could not be found: create it with POST /v1/networks"),
+            )),
+            other => other.into(),
+        })?;
+    let uuid = s4t_model::ident::new_uuid();
+    let port = s4t_store::networks::NewPort {
+        vif_name: s4t_model::net::vif_name(&uuid),
+        mac: s4t_model::net::mac_from(rand::random()),
+        board_uuid: b.uuid.clone(),
+        uuid,
+    };
+    let p = state
+        .store
+        .create_network_port(&n, &port, rand::random)
+        .await?;
+    let mut v = Value::Object(render::port(&p, &base.0));
+    // The board side (TAP and encrypted tunnel) is not built yet: say so instead of "up".
+    v["status"] = json!({"tunnel": "down", "reason": "the overlay data plane is not built yet: the address is reserved, no interface exists on the board"});
+    Ok((StatusCode::CREATED, Json(v)))
 }

@@ -1,0 +1,74 @@
+//! `/v1/networks` (s4t extension): overlay networks that board ports join.
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::routing::get;
+use axum::{Json, Router};
+use serde_json::{json, Value};
+
+use s4t_model::net::NetworkFields;
+use s4t_model::policy::Action;
+use s4t_store::networks::Network;
+
+use super::{json_body, ApiResult, AppState, Ctx, Query};
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/v1/networks", get(list).post(create))
+        .route("/v1/networks/{network}", get(show).delete(remove))
+}
+
+async fn render(state: &AppState, n: &Network) -> ApiResult<Value> {
+    let used = state.store.network_addresses_used(&n.uuid).await?;
+    let capacity = n.cidr().map(|c| c.hosts()).unwrap_or(0) as i64 - n.gateway.is_some() as i64;
+    Ok(json!({
+        "uuid": n.uuid, "name": n.name, "project": n.project, "cidr": n.cidr, "mtu": n.mtu,
+        "gateway": n.gateway, "addresses": {"used": used, "free": capacity - used},
+        "created_at": n.created_at, "updated_at": n.updated_at,
+    }))
+}
+
+async fn create(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    body: Bytes,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    ctx.allow(Action::ServiceCreate, None)?;
+    let f = NetworkFields::read(json_body(&body)?)?;
+    let n = state
+        .store
+        .create_network(&f, ctx.0.project_id.as_deref())
+        .await?;
+    Ok((StatusCode::CREATED, Json(render(&state, &n).await?)))
+}
+
+async fn list(State(state): State<AppState>, ctx: Ctx, q: Query) -> ApiResult<Json<Value>> {
+    ctx.allow(Action::Read, None)?;
+    let mut out = Vec::new();
+    for n in state.store.networks(&ctx.list_scope(&q)?).await? {
+        out.push(render(&state, &n).await?);
+    }
+    Ok(Json(json!({"networks": out})))
+}
+
+async fn show(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(network): Path<String>,
+) -> ApiResult<Json<Value>> {
+    ctx.allow(Action::Read, None)?;
+    let n = state.store.network(&network, &ctx.scope()).await?;
+    Ok(Json(render(&state, &n).await?))
+}
+
+async fn remove(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(network): Path<String>,
+) -> ApiResult<StatusCode> {
+    ctx.allow(Action::ServiceModify, None)?;
+    let n = state.store.network(&network, &ctx.scope()).await?;
+    state.store.delete_network(&n.uuid).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
