@@ -25,6 +25,7 @@ pub mod policy;
 pub mod public_ports;
 pub mod resources;
 pub mod rollout;
+pub mod switch;
 pub mod time;
 pub mod workloads;
 
