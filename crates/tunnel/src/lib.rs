@@ -5,9 +5,12 @@
 //!   frames, the URLs, and the s4t extension negotiated by subprotocol.
 //! - [`pump`]: moving bytes between a TCP socket and a tunnel WebSocket in both directions, with
 //!   back-pressure and (with s4t peers) TCP half-close.
+//! - [`overlay`]: the overlay network's secure channel (Noise IK through `snow`, counters and a
+//!   replay window) between boards and the cloud's network hub.
 #![forbid(unsafe_code)]
 #![deny(rust_2018_idioms)]
 
+pub mod overlay;
 pub mod pump;
 pub mod wstun;
 

@@ -1,0 +1,374 @@
+//! The overlay's secure channel between a board and the cloud's network hub: the Noise IK
+//! handshake (X25519, ChaCha20-Poly1305, BLAKE2s, from the `snow` crate; nothing home-made),
+//! with both static keys pinned beforehand (the board's public key travels over the
+//! authenticated board link, the cloud's comes with the port). Data packets carry an explicit
+//! 64-bit counter, so UDP may reorder them; a sliding window refuses replays.
+//!
+//! Wire format (one UDP datagram, or one binary WebSocket frame on the fallback path):
+//! - `1 | sender index (u32 BE) | Noise message`: handshake initiation (board → cloud);
+//! - `2 | sender index | receiver index | Noise message`: handshake response;
+//! - `3 | receiver index | counter (u64 BE) | ciphertext`: an Ethernet frame (empty: keepalive).
+
+use snow::{Builder, HandshakeState, StatelessTransportState};
+
+/// The Noise protocol of the overlay.
+pub const NOISE_PARAMS: &str = "Noise_IK_25519_ChaChaPoly_BLAKE2s";
+/// What sealing adds to a frame: type, index, counter, tag.
+pub const OVERHEAD: usize = 1 + 4 + 8 + 16;
+/// Counters this far behind the newest are still accepted (reordering on the underlay).
+pub const WINDOW: u64 = 2048;
+
+const INIT: u8 = 1;
+const RESPONSE: u8 = 2;
+const DATA: u8 = 3;
+
+/// Why a packet was refused. None of these is answered on the wire.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum OverlayError {
+    #[error("packet too short or of an unknown type")]
+    Malformed,
+    #[error("the handshake failed (wrong key, or tampered with)")]
+    Handshake,
+    #[error("the peer's static key is not the one expected")]
+    UnknownPeer,
+    #[error("the packet does not decrypt (tampered with, or another session's)")]
+    Decrypt,
+    #[error("counter {0} was seen already or is too old")]
+    Replay(u64),
+    #[error("the session is worn out: rekey")]
+    Exhausted,
+}
+
+fn params() -> snow::params::NoiseParams {
+    NOISE_PARAMS
+        .parse()
+        .expect("the overlay's Noise parameters are valid")
+}
+
+/// A static X25519 key pair: (private, public).
+pub fn generate_keypair() -> (Vec<u8>, Vec<u8>) {
+    let k = Builder::new(params())
+        .generate_keypair()
+        .expect("the system random source works");
+    (k.private, k.public)
+}
+
+/// The initiator (board) side of a handshake in progress.
+pub struct Initiator {
+    state: HandshakeState,
+    index: u32,
+}
+
+impl Initiator {
+    /// Starts a handshake to the responder whose public key is `remote_public`; the packet to
+    /// send. `index` names this session in the responder's data packets.
+    pub fn start(
+        local_private: &[u8],
+        remote_public: &[u8],
+        index: u32,
+    ) -> Result<(Initiator, Vec<u8>), OverlayError> {
+        let mut state = Builder::new(params())
+            .local_private_key(local_private)
+            .and_then(|b| b.remote_public_key(remote_public))
+            .and_then(|b| b.build_initiator())
+            .map_err(|_| OverlayError::Handshake)?;
+        let mut msg = vec![0u8; 256];
+        let n = state
+            .write_message(&[], &mut msg)
+            .map_err(|_| OverlayError::Handshake)?;
+        let mut packet = Vec::with_capacity(5 + n);
+        packet.push(INIT);
+        packet.extend_from_slice(&index.to_be_bytes());
+        packet.extend_from_slice(&msg[..n]);
+        Ok((Initiator { state, index }, packet))
+    }
+
+    /// Completes the handshake with the responder's answer.
+    pub fn finish(mut self, packet: &[u8]) -> Result<Session, OverlayError> {
+        if packet.len() < 9 || packet[0] != RESPONSE {
+            return Err(OverlayError::Malformed);
+        }
+        let remote_index = u32::from_be_bytes(packet[1..5].try_into().unwrap());
+        let mine = u32::from_be_bytes(packet[5..9].try_into().unwrap());
+        if mine != self.index {
+            return Err(OverlayError::Malformed);
+        }
+        let mut scratch = vec![0u8; packet.len()];
+        self.state
+            .read_message(&packet[9..], &mut scratch)
+            .map_err(|_| OverlayError::Handshake)?;
+        Session::from_handshake(self.state, self.index, remote_index)
+    }
+}
+
+/// Answers a handshake initiation. `expected_public` is the initiator's pinned key: any other
+/// key is refused even when the handshake itself is sound. Returns the session, the packet to
+/// send back, and the initiator's index.
+pub fn respond(
+    local_private: &[u8],
+    expected_public: &[u8],
+    packet: &[u8],
+    index: u32,
+) -> Result<(Session, Vec<u8>), OverlayError> {
+    if packet.len() < 5 || packet[0] != INIT {
+        return Err(OverlayError::Malformed);
+    }
+    let remote_index = u32::from_be_bytes(packet[1..5].try_into().unwrap());
+    let mut state = Builder::new(params())
+        .local_private_key(local_private)
+        .and_then(|b| b.build_responder())
+        .map_err(|_| OverlayError::Handshake)?;
+    let mut scratch = vec![0u8; packet.len()];
+    state
+        .read_message(&packet[5..], &mut scratch)
+        .map_err(|_| OverlayError::Handshake)?;
+    if state.get_remote_static() != Some(expected_public) {
+        return Err(OverlayError::UnknownPeer);
+    }
+    let mut msg = vec![0u8; 256];
+    let n = state
+        .write_message(&[], &mut msg)
+        .map_err(|_| OverlayError::Handshake)?;
+    let mut reply = Vec::with_capacity(9 + n);
+    reply.push(RESPONSE);
+    reply.extend_from_slice(&index.to_be_bytes());
+    reply.extend_from_slice(&remote_index.to_be_bytes());
+    reply.extend_from_slice(&msg[..n]);
+    Ok((Session::from_handshake(state, index, remote_index)?, reply))
+}
+
+/// An established session: seals frames for the peer, opens the peer's.
+pub struct Session {
+    transport: StatelessTransportState,
+    /// This side's index (in the peer's data packets).
+    pub local_index: u32,
+    /// The peer's index (in this side's data packets).
+    pub remote_index: u32,
+    next: std::sync::atomic::AtomicU64,
+    window: std::sync::Mutex<ReplayWindow>,
+}
+
+impl Session {
+    fn from_handshake(
+        state: HandshakeState,
+        local_index: u32,
+        remote_index: u32,
+    ) -> Result<Session, OverlayError> {
+        Ok(Session {
+            transport: state
+                .into_stateless_transport_mode()
+                .map_err(|_| OverlayError::Handshake)?,
+            local_index,
+            remote_index,
+            next: std::sync::atomic::AtomicU64::new(0),
+            window: std::sync::Mutex::new(ReplayWindow::default()),
+        })
+    }
+
+    /// The data packet carrying `frame` (an empty frame is a keepalive).
+    pub fn seal(&self, frame: &[u8]) -> Result<Vec<u8>, OverlayError> {
+        let counter = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        if counter == u64::MAX {
+            return Err(OverlayError::Exhausted);
+        }
+        let mut packet = vec![0u8; 13 + frame.len() + 16];
+        packet[0] = DATA;
+        packet[1..5].copy_from_slice(&self.remote_index.to_be_bytes());
+        packet[5..13].copy_from_slice(&counter.to_be_bytes());
+        let n = self
+            .transport
+            .write_message(counter, frame, &mut packet[13..])
+            .map_err(|_| OverlayError::Exhausted)?;
+        packet.truncate(13 + n);
+        Ok(packet)
+    }
+
+    /// The frame in a data packet addressed to this session.
+    pub fn open(&self, packet: &[u8]) -> Result<Vec<u8>, OverlayError> {
+        let (index, counter) = data_header(packet)?;
+        if index != self.local_index {
+            return Err(OverlayError::Decrypt);
+        }
+        if !self.window.lock().unwrap().fresh(counter) {
+            return Err(OverlayError::Replay(counter));
+        }
+        let mut frame = vec![0u8; packet.len() - 13];
+        let n = self
+            .transport
+            .read_message(counter, &packet[13..], &mut frame)
+            .map_err(|_| OverlayError::Decrypt)?;
+        // Only an authentic packet moves the window.
+        if !self.window.lock().unwrap().mark(counter) {
+            return Err(OverlayError::Replay(counter));
+        }
+        frame.truncate(n);
+        Ok(frame)
+    }
+}
+
+/// The receiver index and counter of a data packet.
+pub fn data_header(packet: &[u8]) -> Result<(u32, u64), OverlayError> {
+    if packet.len() < 13 + 16 || packet[0] != DATA {
+        return Err(OverlayError::Malformed);
+    }
+    Ok((
+        u32::from_be_bytes(packet[1..5].try_into().unwrap()),
+        u64::from_be_bytes(packet[5..13].try_into().unwrap()),
+    ))
+}
+
+/// Which counters were seen: the newest, and a bitmap of the [`WINDOW`] before it.
+#[derive(Debug, Clone)]
+pub struct ReplayWindow {
+    newest: Option<u64>,
+    seen: [u64; (WINDOW / 64) as usize],
+}
+
+impl Default for ReplayWindow {
+    fn default() -> Self {
+        ReplayWindow {
+            newest: None,
+            seen: [0; (WINDOW / 64) as usize],
+        }
+    }
+}
+
+impl ReplayWindow {
+    fn bit(counter: u64) -> (usize, u64) {
+        let slot = (counter % WINDOW) as usize;
+        (slot / 64, 1u64 << (slot % 64))
+    }
+
+    /// Whether `counter` could be accepted (not seen, not too old), without recording it.
+    pub fn fresh(&self, counter: u64) -> bool {
+        match self.newest {
+            None => true,
+            Some(n) if counter > n => true,
+            Some(n) if n - counter >= WINDOW => false,
+            Some(_) => {
+                let (word, mask) = Self::bit(counter);
+                self.seen[word] & mask == 0
+            }
+        }
+    }
+
+    /// Records `counter`; false when it is a replay or too old.
+    pub fn mark(&mut self, counter: u64) -> bool {
+        if !self.fresh(counter) {
+            return false;
+        }
+        match self.newest {
+            Some(n) if counter <= n => {}
+            Some(n) => {
+                // Clear the slots the window moves over.
+                let gap = (counter - n).min(WINDOW);
+                for c in (n + 1)..=(n + gap) {
+                    let (word, mask) = Self::bit(c);
+                    self.seen[word] &= !mask;
+                }
+                self.newest = Some(counter);
+            }
+            None => self.newest = Some(counter),
+        }
+        let (word, mask) = Self::bit(counter);
+        self.seen[word] |= mask;
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pair() -> (Session, Session) {
+        let (board_priv, board_pub) = generate_keypair();
+        let (cloud_priv, cloud_pub) = generate_keypair();
+        let (init, hello) = Initiator::start(&board_priv, &cloud_pub, 7).unwrap();
+        let (cloud, reply) = respond(&cloud_priv, &board_pub, &hello, 99).unwrap();
+        let board = init.finish(&reply).unwrap();
+        assert_eq!((board.remote_index, cloud.remote_index), (99, 7));
+        (board, cloud)
+    }
+
+    #[test]
+    fn frames_travel_both_ways_sealed() {
+        let (board, cloud) = pair();
+        let frame = b"ETHERNET FRAME with a PLAINTEXT-MARKER inside".to_vec();
+        let packet = board.seal(&frame).unwrap();
+        assert_eq!(packet.len(), frame.len() + OVERHEAD);
+        assert!(
+            !packet.windows(16).any(|w| w == b"PLAINTEXT-MARKER"),
+            "plaintext on the wire"
+        );
+        assert_eq!(cloud.open(&packet).unwrap(), frame);
+        let back = cloud.seal(b"reply").unwrap();
+        assert_eq!(board.open(&back).unwrap(), b"reply");
+        // Keepalives are empty frames.
+        assert_eq!(
+            cloud.open(&board.seal(&[]).unwrap()).unwrap(),
+            Vec::<u8>::new()
+        );
+    }
+
+    #[test]
+    fn replays_tampering_and_strangers_are_refused() {
+        let (board, cloud) = pair();
+        let p0 = board.seal(b"zero").unwrap();
+        let p1 = board.seal(b"one").unwrap();
+        // Reordered: fine. Replayed: refused.
+        assert_eq!(cloud.open(&p1).unwrap(), b"one");
+        assert_eq!(cloud.open(&p0).unwrap(), b"zero");
+        assert_eq!(cloud.open(&p0), Err(OverlayError::Replay(0)));
+        let mut bad = board.seal(b"two").unwrap();
+        let last = bad.len() - 1;
+        bad[last] ^= 1;
+        assert_eq!(cloud.open(&bad), Err(OverlayError::Decrypt));
+        // A tampered packet did not burn its counter: the genuine one still opens.
+        bad[last] ^= 1;
+        assert_eq!(cloud.open(&bad).unwrap(), b"two");
+        // Another session's packets do not open here.
+        let (other_board, _) = pair();
+        assert!(cloud.open(&other_board.seal(b"x").unwrap()).is_err());
+        assert_eq!(cloud.open(&[3, 0, 0]), Err(OverlayError::Malformed));
+
+        // A board with a key the cloud does not expect is refused at the handshake.
+        let (cloud_priv, cloud_pub) = generate_keypair();
+        let (_, expected) = generate_keypair();
+        let (intruder_priv, _) = generate_keypair();
+        let (_, hello) = Initiator::start(&intruder_priv, &cloud_pub, 1).unwrap();
+        assert_eq!(
+            respond(&cloud_priv, &expected, &hello, 2).err(),
+            Some(OverlayError::UnknownPeer)
+        );
+        // A board that pinned the wrong cloud key cannot finish.
+        let (board_priv, board_pub) = generate_keypair();
+        let (_, not_the_cloud) = generate_keypair();
+        let (_, hello) = Initiator::start(&board_priv, &not_the_cloud, 1).unwrap();
+        assert_eq!(
+            respond(&cloud_priv, &board_pub, &hello, 2).err(),
+            Some(OverlayError::Handshake)
+        );
+    }
+
+    #[test]
+    fn replay_window_table() {
+        let mut w = ReplayWindow::default();
+        for (counter, ok) in [
+            (5, true),
+            (5, false),
+            (3, true),
+            (3, false),
+            (10, true),
+            (5, false),
+            (4, true),
+            (10 + WINDOW, true),
+            (10, false), // now exactly WINDOW behind: too old
+            (11, true),  // WINDOW - 1 behind: still inside
+            (11, false),
+            (u64::MAX - 1, true),
+            (11, false),
+        ] {
+            assert_eq!(w.mark(counter), ok, "counter {counter}");
+        }
+    }
+}
