@@ -152,10 +152,8 @@ impl Scheduler {
             ) {
                 self.carry_out(w, &replicas, d).await;
             }
-            if !spec.expose.is_empty() {
-                let now = self.store.replicas(&w.uuid).await.map_err(err)?;
-                self.sync_exposures(w, &spec, &now, &rows).await;
-            }
+            let now = self.store.replicas(&w.uuid).await.map_err(err)?;
+            self.sync_exposures(w, &spec, &now, &rows).await;
             by_uuid.insert(w.uuid.clone(), (w.clone(), spec));
         }
         // What the online boards run.
@@ -256,8 +254,9 @@ impl Scheduler {
         }
     }
 
-    /// Each `expose` port of the workload is a service exposed on every board that runs a
-    /// replica (`running`), and on no other.
+    /// Each `expose` port of the workload is a service exposed on every board a replica is
+    /// placed on (until it ended for good), and on no other; services of ports the spec no
+    /// longer names are closed and deleted.
     async fn sync_exposures(
         &self,
         w: &Workload,
@@ -270,34 +269,35 @@ impl Scheduler {
             .filter(|b| b.online)
             .map(|b| b.uuid.as_str())
             .collect();
-        let wanted: HashSet<&str> = replicas
+        // A replica between restarts, or on a board briefly away, keeps its port.
+        let placed: HashSet<&str> = replicas
             .iter()
-            .filter(|r| r.state == "running")
+            .filter(|r| !matches!(r.state.as_str(), "exited" | "failed" | "pending"))
             .filter_map(|r| r.board_uuid.as_deref())
-            .filter(|b| online.contains(b))
             .collect();
-        for e in &spec.expose {
-            let Some(port) = e
-                .get("port")
-                .and_then(Value::as_u64)
-                .and_then(|p| u16::try_from(p).ok())
-            else {
-                continue;
-            };
-            // Made only when a replica runs: a workload deleted meanwhile leaves none behind.
-            let found = if wanted.is_empty() {
-                self.store
-                    .service(
-                        &s4t_model::Ident::Name(format!("wl-{}-{port}", w.name)),
-                        &Scope::Project(w.project.clone()),
-                    )
-                    .await
-            } else {
-                Scheduler::expose_service(&self.store, w, port).await
-            };
-            let svc = match found {
+        let ports: HashSet<u16> = spec
+            .expose
+            .iter()
+            .filter_map(|e| e.get("port").and_then(Value::as_u64))
+            .filter_map(|p| u16::try_from(p).ok())
+            .collect();
+        let existing = self
+            .store
+            .workload_services(&w.uuid)
+            .await
+            .unwrap_or_default();
+        for svc in existing
+            .iter()
+            .filter(|s| !ports.contains(&(s.port as u16)))
+        {
+            self.close_service(svc).await;
+        }
+        if placed.is_empty() {
+            return;
+        }
+        for port in ports {
+            let svc = match Scheduler::expose_service(&self.store, w, port).await {
                 Ok(s) => s,
-                Err(s4t_store::StoreError::NotFound { .. }) => continue,
                 Err(e) => {
                     tracing::warn!(workload = %w.name, port, error = %e, "expose: no catalogue service");
                     continue;
@@ -308,7 +308,7 @@ impl Scheduler {
                 .exposures_of_service(&svc.uuid)
                 .await
                 .unwrap_or_default();
-            for board in &wanted {
+            for board in placed.iter().filter(|b| online.contains(*b)) {
                 if exposed.iter().any(|x| x.board_uuid == *board) {
                     continue;
                 }
@@ -320,10 +320,25 @@ impl Scheduler {
             }
             for x in exposed
                 .iter()
-                .filter(|x| !wanted.contains(x.board_uuid.as_str()))
+                .filter(|x| !placed.contains(x.board_uuid.as_str()))
             {
                 self.unexpose(x, &svc).await;
             }
+        }
+    }
+
+    /// Closes every exposure of a workload's service and deletes the service.
+    pub async fn close_service(&self, svc: &s4t_model::resources::Service) {
+        for x in self
+            .store
+            .exposures_of_service(&svc.uuid)
+            .await
+            .unwrap_or_default()
+        {
+            self.unexpose(&x, svc).await;
+        }
+        if let Err(e) = self.store.delete_service(&svc.uuid).await {
+            tracing::warn!(service = %svc.uuid, error = %e, "expose: service not deleted");
         }
     }
 

@@ -386,6 +386,35 @@ async fn workloads_are_placed_supervised_and_moved() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
     assert!(page.contains("Directory listing"), "{page}");
+    // The port leaves the spec: its exposure closes and its service goes.
+    let mut spec = web["spec"].clone();
+    spec["expose"] = json!([]);
+    let (status, _) = api
+        .call(reqwest::Method::POST, "/v1/workloads", Some(spec))
+        .await;
+    assert_eq!(status, 200);
+    api.wait_workload("web", Duration::from_secs(20), |w| {
+        w["exposed"] == json!([])
+    })
+    .await;
+    assert!(TcpStream::connect(("127.0.0.1", public)).await.is_err());
+    // Back in the spec: exposed again, then the workload is deleted with it.
+    let (status, _) = api
+        .call(
+            reqwest::Method::POST,
+            "/v1/workloads",
+            Some(web["spec"].clone()),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let web = api
+        .wait_workload("web", Duration::from_secs(30), |w| {
+            w["exposed"][0]["exposed"][0]["public_port"].is_u64()
+        })
+        .await;
+    let public = web["exposed"][0]["exposed"][0]["public_port"]
+        .as_u64()
+        .unwrap() as u16;
     let (status, _) = api
         .call(reqwest::Method::DELETE, "/v1/workloads/web", None)
         .await;

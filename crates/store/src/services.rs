@@ -353,6 +353,20 @@ impl Store {
         Ok(Some(e.public_port))
     }
 
+    /// The catalogue services a workload made for its exposed ports (`extra.workload`).
+    pub async fn workload_services(&self, workload_uuid: &str) -> Result<Vec<Service>> {
+        let rows = sqlx::query(&format!("{SELECT} WHERE s.name LIKE 'wl-%' ORDER BY s.id"))
+            .fetch_all(self.pool())
+            .await?;
+        Ok(rows
+            .iter()
+            .map(decode)
+            .collect::<Result<Vec<_>>>()?
+            .into_iter()
+            .filter(|s| s.extra.get("workload").and_then(|v| v.as_str()) == Some(workload_uuid))
+            .collect())
+    }
+
     /// Every exposure of a service, on any board.
     pub async fn exposures_of_service(&self, service_uuid: &str) -> Result<Vec<ExposedService>> {
         let rows = sqlx::query(&format!("{EXPOSED} WHERE service_uuid = $1 ORDER BY id"))

@@ -33,33 +33,11 @@ fn render_replica(r: &Replica) -> Value {
 
 /// The services a workload's `expose` ports became, and where each is exposed.
 async fn exposures(state: &AppState, w: &Workload) -> ApiResult<Value> {
-    let Ok(spec) = WorkloadSpec::read(&w.spec) else {
-        return Ok(json!([]));
-    };
     let mut out = Vec::new();
-    for e in &spec.expose {
-        let Some(port) = e.get("port").and_then(Value::as_u64) else {
-            continue;
-        };
-        let name = format!("wl-{}-{port}", w.name);
-        let svc = match state
-            .store
-            .service(
-                &s4t_model::Ident::Name(name.clone()),
-                &Scope::Project(w.project.clone()),
-            )
-            .await
-        {
-            Ok(s) => s,
-            Err(s4t_store::StoreError::NotFound { .. }) => {
-                out.push(json!({"port": port, "service": null, "exposed": []}));
-                continue;
-            }
-            Err(e) => return Err(e.into()),
-        };
+    for svc in state.store.workload_services(&w.uuid).await? {
         let exposed = state.store.exposures_of_service(&svc.uuid).await?;
         out.push(json!({
-            "port": port, "service": svc.uuid, "service_name": svc.name,
+            "port": svc.port, "service": svc.uuid, "service_name": svc.name,
             "exposed": exposed.iter().map(|x| json!({"board_uuid": x.board_uuid, "public_port": x.public_port})).collect::<Vec<_>>(),
         }));
     }
@@ -171,38 +149,19 @@ async fn remove(
     ctx.allow(Action::BoardOperate, None)?;
     let w = find(&state, &ctx, &workload).await?;
     // Its exposed ports close and their catalogue services go first.
-    if let Ok(spec) = WorkloadSpec::read(&w.spec) {
-        for e in &spec.expose {
-            let Some(port) = e.get("port").and_then(Value::as_u64) else {
-                continue;
-            };
-            let name = format!("wl-{}-{port}", w.name);
-            let Ok(svc) = state
+    for svc in state.store.workload_services(&w.uuid).await? {
+        for x in state.store.exposures_of_service(&svc.uuid).await? {
+            let b = state
                 .store
-                .service(
-                    &s4t_model::Ident::Name(name),
-                    &Scope::Project(w.project.clone()),
-                )
-                .await
-            else {
-                continue;
-            };
-            for x in state.store.exposures_of_service(&svc.uuid).await? {
-                let b = state
-                    .store
-                    .board(&s4t_model::Ident::Uuid(x.board_uuid.clone()), &Scope::All)
-                    .await?;
-                if b.status.is_connected() {
-                    if let Err(e) = state.conductor.disable_service(&b, &svc).await {
-                        tracing::warn!(board = %b.uuid, error = ?e, "ServiceDisable failed");
-                        state.conductor.give_back(&x).await;
-                    }
-                } else {
-                    state.conductor.give_back(&x).await;
-                }
+                .board(&s4t_model::Ident::Uuid(x.board_uuid.clone()), &Scope::All)
+                .await?;
+            let closed =
+                b.status.is_connected() && state.conductor.disable_service(&b, &svc).await.is_ok();
+            if !closed {
+                state.conductor.give_back(&x).await;
             }
-            state.store.delete_service(&svc.uuid).await?;
         }
+        state.store.delete_service(&svc.uuid).await?;
     }
     let replicas = state.store.delete_workload(&w.uuid).await?;
     // Online boards stop their replicas now; the others when they come back (the scheduler
