@@ -285,7 +285,15 @@ impl Conductor {
                 tracing::warn!(board = %board.uuid, error = %e.message, "factory reset before delete failed; deleting anyway");
             }
         }
-        self.revoke_board_ports(board).await;
-        Ok(self.store.delete_board(&board.uuid).await?)
+        // Ports are listed before the rows go, and closed after, so that a board reconnecting
+        // meanwhile is not admitted again.
+        let ports = self.board_ports(board).await;
+        self.store.delete_board(&board.uuid).await?;
+        if let Some(t) = self.tunnels() {
+            for port in ports {
+                t.revoke_port(port);
+            }
+        }
+        Ok(())
     }
 }

@@ -133,20 +133,35 @@ impl Conductor {
         }
     }
 
-    /// Closes the public ports of a board that is being deleted.
-    pub(crate) async fn revoke_board_ports(&self, board: &Board) {
-        let Some(t) = self.tunnels() else { return };
+    /// Every tunnel port a board holds: its exposed services' and its webservices'.
+    pub(crate) async fn board_ports(&self, board: &Board) -> Vec<u16> {
+        let mut ports = Vec::new();
         match self.store().exposed_services(&board.uuid).await {
-            Ok(list) => {
-                for e in list {
-                    if let Ok(port) = u16::try_from(e.public_port) {
-                        t.revoke_port(port);
-                    }
-                }
-            }
+            Ok(list) => ports.extend(
+                list.iter()
+                    .filter_map(|e| u16::try_from(e.public_port).ok()),
+            ),
             Err(e) => {
-                tracing::warn!(board = %board.uuid, error = %e, "could not list the ports of a deleted board")
+                tracing::warn!(board = %board.uuid, error = %e, "could not list the ports of a board")
             }
         }
+        match self
+            .store()
+            .list_webservices(
+                &s4t_store::Scope::All,
+                Some(&board.uuid),
+                &s4t_store::Page::default(),
+            )
+            .await
+        {
+            Ok(list) => ports.extend(
+                list.iter()
+                    .filter_map(|w| w.tunnel_port.and_then(|p| u16::try_from(p).ok())),
+            ),
+            Err(e) => {
+                tracing::warn!(board = %board.uuid, error = %e, "could not list the webservices of a board")
+            }
+        }
+        ports
     }
 }

@@ -80,6 +80,8 @@ pub struct TunnelCounters {
 struct Control {
     board: String,
     serial: u64,
+    /// Opened with the board secret: an anonymous socket may not take its place.
+    authenticated: bool,
     /// Ends the control socket and closes its listener.
     stop: watch::Sender<bool>,
 }
@@ -400,6 +402,7 @@ impl TunnelServer {
                 "public port {public_port} is not allocated to board {board}"
             ));
         };
+        let authenticated = bearer(req.headers()).is_some();
         match bearer(req.headers()) {
             Some(secret) => {
                 let stored = inner.store.board_secret_hash(&board).await.ok().flatten();
@@ -411,7 +414,20 @@ impl TunnelServer {
                     return refuse(format!("wrong secret for board {board}"));
                 }
             }
-            None if inner.config.allow_anonymous_boards => {}
+            None if inner.config.allow_anonymous_boards => {
+                // Compatibility mode admits stock boards, never in place of the real one.
+                let held = inner
+                    .controls
+                    .lock()
+                    .unwrap()
+                    .get(&public_port)
+                    .is_some_and(|c| c.authenticated);
+                if held {
+                    return refuse(format!(
+                        "public port {public_port} is held by board {board} with its secret; an anonymous socket cannot take it over"
+                    ));
+                }
+            }
             None => {
                 return refuse(format!(
                     "board {board} did not authenticate; stock Lightning-rods need s4t cloud --allow-anonymous-boards"
@@ -450,6 +466,7 @@ impl TunnelServer {
             Control {
                 board: board.clone(),
                 serial,
+                authenticated,
                 stop,
             },
         );

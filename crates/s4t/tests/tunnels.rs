@@ -34,18 +34,12 @@ struct Cloud {
 }
 
 impl Cloud {
-    fn start(&self) -> Proc {
-        let (p, _) = start_cloud_with(
-            &self.dir,
-            self.api_port,
-            self.wamp_port,
-            &[
-                "--tunnel-addr",
-                &format!("127.0.0.1:{}", self.tunnel_port),
-                "--public-ports",
-                &format!("{}-{}", self.ports.0, self.ports.1),
-            ],
-        );
+    fn start(&self, extra: &[&str]) -> Proc {
+        let tunnel = format!("127.0.0.1:{}", self.tunnel_port);
+        let ports = format!("{}-{}", self.ports.0, self.ports.1);
+        let mut args = vec!["--tunnel-addr", &tunnel, "--public-ports", &ports];
+        args.extend_from_slice(extra);
+        let (p, _) = start_cloud_with(&self.dir, self.api_port, self.wamp_port, &args);
         p
     }
 }
@@ -253,7 +247,7 @@ async fn service_tunnels_end_to_end() {
         ports: free_range(6),
     };
     let agent_dir = temp_dir("tunnels-agent");
-    let mut cloud_proc = cloud.start();
+    let mut cloud_proc = cloud.start(&[]);
     let api = Api::of(&cloud.dir, format!("http://127.0.0.1:{}", cloud.api_port));
     let body = api.create_board(BOARD, CODE).await;
     let board_uuid = body["uuid"].as_str().unwrap().to_string();
@@ -393,10 +387,20 @@ async fn service_tunnels_end_to_end() {
     // The cloud dies without a word; the agent brings the tunnel back by itself.
     cloud_proc.kill9();
     assert!(TcpStream::connect(("127.0.0.1", public)).await.is_err());
-    let _cloud_proc = cloud.start();
+    // Back in compatibility mode: stock boards may come anonymously, but never in place of the
+    // agent that holds the port with its secret.
+    let _cloud_proc = cloud.start(&["--allow-anonymous-boards"]);
     api.wait_online(Duration::from_secs(20)).await;
-    let back = wait_echo(public, Duration::from_secs(20)).await;
-    eprintln!("tunnel back {back:?} after the cloud restarted");
+    wait_echo(public, Duration::from_secs(20)).await;
+    let (code, why) = wstun_handshake(cloud.tunnel_port, &query, Some("tunnel-protocol"), None)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (code, why.contains("cannot take it over")),
+        (401, true),
+        "{why}"
+    );
+    echo_round(public, 43, 10_000).await.unwrap();
 
     // The agent dies; started again, it restores the tunnel from services.json.
     agent.kill9();
