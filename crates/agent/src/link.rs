@@ -522,7 +522,7 @@ async fn serve(
         }
     };
     if let Some(w) = workloads {
-        w.link_down();
+        w.link_down(config.ping_interval * 2);
     }
     outcome
 }

@@ -119,6 +119,9 @@ pub struct Services {
     identity: Arc<RwLock<TunnelIdentity>>,
     tunnels: Mutex<HashMap<String, Tunnel>>,
     restored: std::sync::atomic::AtomicBool,
+    /// Held from reading services.json to writing it back, so that two calls at once cannot
+    /// lose each other's change.
+    file_lock: Mutex<()>,
 }
 
 impl Services {
@@ -130,6 +133,7 @@ impl Services {
             identity: Arc::new(RwLock::new(TunnelIdentity::default())),
             tunnels: Mutex::new(HashMap::new()),
             restored: Default::default(),
+            file_lock: Mutex::new(()),
         }
     }
 
@@ -257,6 +261,11 @@ impl Services {
             });
         }
         self.tunnels.lock().await.insert(svc.uuid.clone(), tunnel);
+        let _file = self.file_lock.lock().await;
+        let doc = match self.load() {
+            Ok(d) => d,
+            Err(e) => return WampMessage::error(e),
+        };
         let now = chrono::Local::now()
             .format("%Y-%m-%dT%H:%M:%S%.6f")
             .to_string();
@@ -293,6 +302,7 @@ impl Services {
             Ok(s) => s,
             Err(e) => return WampMessage::error(e),
         };
+        let _file = self.file_lock.lock().await;
         let mut doc = match self.load() {
             Ok(d) => d,
             Err(e) => return WampMessage::error(e),

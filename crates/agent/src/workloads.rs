@@ -36,6 +36,9 @@ const MAX_BACKOFF: Duration = Duration::from_secs(30);
 /// A run this long resets the backoff.
 const HEALTHY_RUN: Duration = Duration::from_secs(10);
 const STOP_GRACE: Duration = Duration::from_secs(5);
+/// How long fetching a WASM module by URL may take, and how large it may be.
+const FETCH_TIMEOUT: Duration = Duration::from_secs(60);
+const MODULE_MAX: usize = 64 << 20;
 
 #[derive(Debug, Clone)]
 struct Status {
@@ -84,6 +87,8 @@ struct Link {
 
 /// This board's replicas.
 pub struct Workloads {
+    /// Replicas (uuid, generation) being started: a repeated apply does not start another.
+    starting: Mutex<std::collections::HashSet<(String, i64)>>,
     file: PathBuf,
     logs: PathBuf,
     replicas: tokio::sync::Mutex<HashMap<String, Replica>>,
@@ -122,8 +127,16 @@ impl Workloads {
             },
             Err(_) => (Map::new(), 0.0),
         };
-        let away = Duration::from_secs_f64((unix_now() - last_contact).max(0.0));
+        // A clock behind the last contact (a board without a real-time clock, after a long
+        // power-off) says nothing about how long the board was away: restore nothing.
+        let since = unix_now() - last_contact;
+        let away = if since >= 0.0 {
+            Duration::from_secs_f64(since)
+        } else {
+            Duration::MAX
+        };
         let w = Arc::new(Workloads {
+            starting: Mutex::new(Default::default()),
             file,
             logs,
             replicas: tokio::sync::Mutex::new(HashMap::new()),
@@ -156,12 +169,15 @@ impl Workloads {
         l.last_contact = Instant::now();
     }
 
-    /// The link is down: the leases run from now.
-    pub fn link_down(&self) {
+    /// The link is down. The leases run from the last moment the cloud can have been heard,
+    /// `silence` (the link's dead-peer time) before now: the cloud may have seen the link go
+    /// that much earlier, and its grace period runs from then.
+    pub fn link_down(&self, silence: Duration) {
         let mut l = self.link.lock().unwrap();
         if l.up {
             l.up = false;
-            l.last_contact = Instant::now();
+            let now = Instant::now();
+            l.last_contact = now.checked_sub(silence).unwrap_or(now);
         }
     }
 
@@ -256,22 +272,32 @@ impl Workloads {
             return WampMessage::error("WorkloadApply: the replica has no uuid");
         };
         let generation = doc["generation"].as_i64().unwrap_or(0);
+        let key = (uuid.clone(), generation);
+        if !self.starting.lock().unwrap().insert(key.clone()) {
+            return WampMessage::success(format!("replica {uuid} is being started"));
+        }
+        let reply = self.apply_one(&uuid, generation, doc).await;
+        self.starting.lock().unwrap().remove(&key);
+        reply
+    }
+
+    async fn apply_one(&self, uuid: &str, generation: i64, doc: Value) -> WampMessage {
         {
             let mut replicas = self.replicas.lock().await;
             if replicas
-                .get(&uuid)
+                .get(uuid)
                 .is_some_and(|r| r.generation == generation)
             {
                 return WampMessage::success(format!(
                     "replica {uuid} already runs generation {generation}"
                 ));
             }
-            if let Some(old) = replicas.remove(&uuid) {
+            if let Some(old) = replicas.remove(uuid) {
                 drop(replicas);
                 old.stop().await;
             }
         }
-        match self.start(&uuid, doc).await {
+        match self.start(uuid, doc).await {
             Ok(()) => {
                 self.save().await;
                 WampMessage::success(format!("replica {uuid} started"))
@@ -454,14 +480,31 @@ async fn fetch_module(artifact: &Map<String, Value>) -> Result<Arc<wasm::Program
             .map_err(|e| format!("artifact.inline is not base64: {e}"))?
     } else {
         let url = artifact["url"].as_str().unwrap_or_default();
-        let resp = reqwest::get(url)
+        let client = reqwest::Client::builder()
+            .timeout(FETCH_TIMEOUT)
+            .build()
+            .map_err(|e| e.to_string())?;
+        let mut resp = client
+            .get(url)
+            .send()
             .await
             .and_then(|r| r.error_for_status())
             .map_err(|e| format!("artifact.url {url}: {e}"))?;
-        resp.bytes()
+        let mut bytes = Vec::new();
+        while let Some(chunk) = resp
+            .chunk()
             .await
             .map_err(|e| format!("artifact.url {url}: {e}"))?
-            .to_vec()
+        {
+            if bytes.len() + chunk.len() > MODULE_MAX {
+                return Err(format!(
+                    "artifact.url {url}: the module is larger than {} MiB",
+                    MODULE_MAX >> 20
+                ));
+            }
+            bytes.extend_from_slice(&chunk);
+        }
+        bytes
     };
     let got = format!("sha256:{}", hex::encode(sha2::Sha256::digest(&bytes)));
     if !got.eq_ignore_ascii_case(digest) {
