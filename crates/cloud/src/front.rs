@@ -52,15 +52,23 @@ enum Certs {
     Files {
         cert: PathBuf,
         key: PathBuf,
-        config: Mutex<Arc<ServerConfig>>,
+        /// The config, and the certificate file's modification time it was read at.
+        config: Mutex<(Arc<ServerConfig>, Option<std::time::SystemTime>)>,
     },
+}
+
+/// A CA-issued certificate is issued again once this old (well before it expires).
+const REISSUE_AFTER: Duration = Duration::from_secs(60 * 86_400);
+
+fn modified(path: &Path) -> Option<std::time::SystemTime> {
+    std::fs::metadata(path).and_then(|m| m.modified()).ok()
 }
 
 struct Inner {
     store: Store,
     certs: Certs,
     /// Server configs per host name (one certificate each), made at the first handshake.
-    configs: Mutex<HashMap<String, Arc<ServerConfig>>>,
+    configs: Mutex<HashMap<String, (Arc<ServerConfig>, std::time::Instant)>>,
     /// The HTTPS port in redirects (none when it is 443).
     https_port: Mutex<Option<u16>>,
 }
@@ -83,7 +91,7 @@ impl Front {
                 }
             }
             CertSource::Files { cert, key } => Certs::Files {
-                config: Mutex::new(config_from_files(cert, key)?),
+                config: Mutex::new((config_from_files(cert, key)?, modified(cert))),
                 cert: cert.clone(),
                 key: key.clone(),
             },
@@ -112,7 +120,7 @@ impl Front {
             .unwrap()
             .retain(|name, _| !name.ends_with(&suffix));
         if let Certs::Files { cert, key, config } = &self.inner.certs {
-            *config.lock().unwrap() = config_from_files(cert, key)?;
+            *config.lock().unwrap() = (config_from_files(cert, key)?, modified(cert));
         }
         Ok(())
     }
@@ -277,18 +285,32 @@ impl Front {
 
     fn config_for(&self, host: &str) -> Result<Arc<ServerConfig>, String> {
         match &self.inner.certs {
-            Certs::Files { config, .. } => Ok(config.lock().unwrap().clone()),
+            Certs::Files { cert, key, config } => {
+                // Replaced files (a renewed wildcard) are served from the next connection.
+                let mut held = config.lock().unwrap();
+                let now = modified(cert);
+                if now != held.1 {
+                    match config_from_files(cert, key) {
+                        Ok(c) => *held = (c, now),
+                        Err(e) => {
+                            tracing::warn!(error = %e, "new certificate files unusable; serving the old ones")
+                        }
+                    }
+                }
+                Ok(held.0.clone())
+            }
             Certs::OwnCa { issuer, ca_der } => {
-                if let Some(c) = self.inner.configs.lock().unwrap().get(host) {
-                    return Ok(c.clone());
+                if let Some((c, made)) = self.inner.configs.lock().unwrap().get(host) {
+                    if made.elapsed() < REISSUE_AFTER {
+                        return Ok(c.clone());
+                    }
                 }
                 let (chain, key) = issue(issuer, ca_der, host)?;
                 let config = server_config(chain, key)?;
-                self.inner
-                    .configs
-                    .lock()
-                    .unwrap()
-                    .insert(host.to_string(), config.clone());
+                self.inner.configs.lock().unwrap().insert(
+                    host.to_string(),
+                    (config.clone(), std::time::Instant::now()),
+                );
                 Ok(config)
             }
         }

@@ -112,16 +112,23 @@ where
             }
         };
 
-        // WebSocket -> TCP. Ok(true): ended by a half-close frame; Ok(false): the socket closed.
+        // WebSocket -> TCP, until the socket closes. A half-close frame ends the TCP direction
+        // (and says so through `half_closed`), but the socket is still read: its close, or its
+        // loss, must end the tunnel even while the other direction is idle.
+        let half_closed = tokio::sync::Notify::new();
         let downstream = async {
+            let mut ended = false;
             while let Some(msg) = stream.next().await {
                 match msg.map_err(io::Error::other)? {
                     Message::Binary(data) if data.is_empty() => {
-                        if options.half_close {
+                        if options.half_close && !ended {
                             tcp_w.shutdown().await?;
-                            return Ok::<_, io::Error>(true);
+                            ended = true;
+                            half_closed.notify_one();
                         }
                     }
+                    // Data after the peer said it was done is a protocol error: dropped.
+                    Message::Binary(_) if ended => {}
                     Message::Binary(data) => {
                         activity.notify_one();
                         down_bytes.fetch_add(data.len() as u64, Ordering::Relaxed);
@@ -138,8 +145,10 @@ where
                     Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => {}
                 }
             }
-            let _ = tcp_w.shutdown().await;
-            Ok(false)
+            if !ended {
+                let _ = tcp_w.shutdown().await;
+            }
+            Ok::<_, io::Error>(false)
         };
 
         let idle = async {
@@ -168,14 +177,14 @@ where
                     Ok(false) => break Ok(()),
                     Err(e) => break Err(e),
                 },
-                r = &mut downstream, if !down_done => match r {
-                    Ok(true) => {
-                        down_done = true;
-                        if up_done { break Ok(()); }
-                    }
-                    Ok(false) => break Ok(()),
+                r = &mut downstream => match r {
+                    Ok(_) => break Ok(()),
                     Err(e) => break Err(e),
                 },
+                _ = half_closed.notified(), if !down_done => {
+                    down_done = true;
+                    if up_done { break Ok(()); }
+                }
                 _ = &mut idle => break Err(io::Error::new(io::ErrorKind::TimedOut, "tunnel idle")),
             }
         }
@@ -188,4 +197,52 @@ where
         tcp_to_ws: up_bytes.into_inner(),
         ws_to_tcp: down_bytes.into_inner(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures_util::SinkExt;
+    use tokio::io::AsyncReadExt;
+    use tokio::net::TcpListener;
+    use tokio_tungstenite::tungstenite::protocol::Role;
+
+    async fn tcp_pair() -> (TcpStream, TcpStream) {
+        let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let a = TcpStream::connect(l.local_addr().unwrap()).await.unwrap();
+        let (b, _) = l.accept().await.unwrap();
+        (a, b)
+    }
+
+    #[tokio::test]
+    async fn a_socket_closed_after_a_half_close_ends_the_tunnel() {
+        let (near, far) = tokio::io::duplex(64 * 1024);
+        let ws = WebSocketStream::from_raw_socket(near, Role::Server, None).await;
+        let mut peer = WebSocketStream::from_raw_socket(far, Role::Client, None).await;
+        let (local, mut user) = tcp_pair().await;
+        let options = PumpOptions {
+            half_close: true,
+            idle_timeout: None,
+        };
+        let tunnel = tokio::spawn(pump(ws, local, options));
+        peer.send(Message::binary(b"last words".to_vec()))
+            .await
+            .unwrap();
+        peer.send(Message::Binary(Default::default()))
+            .await
+            .unwrap();
+        // The half-close reaches TCP: the user reads everything, then end of stream.
+        let mut got = Vec::new();
+        user.read_to_end(&mut got).await.unwrap();
+        assert_eq!(got, b"last words");
+        // The peer then goes away while the user's side stays open and silent.
+        peer.close(None).await.unwrap();
+        let moved = tokio::time::timeout(Duration::from_secs(5), tunnel)
+            .await
+            .expect("the tunnel ended when the socket closed")
+            .unwrap()
+            .unwrap();
+        assert_eq!(moved.ws_to_tcp, 10);
+        drop(user);
+    }
 }
