@@ -42,6 +42,9 @@ pub const SERVICE_METHODS: [&str; 4] = [
 /// Lightning-rod's tunnel server port, used when the cloud does not say where its server is.
 pub const WSTUN_PORT: u16 = 8080;
 
+/// Consecutive "not allocated" refusals after which a tunnel is given up.
+const GIVE_UP_AFTER: u32 = 3;
+
 /// How long an enable or restore waits for the tunnel server to accept the control socket.
 const UP_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -121,7 +124,7 @@ pub struct Services {
     restored: std::sync::atomic::AtomicBool,
     /// Held from reading services.json to writing it back, so that two calls at once cannot
     /// lose each other's change.
-    file_lock: Mutex<()>,
+    file_lock: Arc<Mutex<()>>,
 }
 
 impl Services {
@@ -133,7 +136,7 @@ impl Services {
             identity: Arc::new(RwLock::new(TunnelIdentity::default())),
             tunnels: Mutex::new(HashMap::new()),
             restored: Default::default(),
-            file_lock: Mutex::new(()),
+            file_lock: Arc::new(Mutex::new(())),
         }
     }
 
@@ -368,6 +371,7 @@ impl Services {
             state_tx,
             stop_rx,
             open.clone(),
+            (self.file.clone(), self.file_lock.clone()),
         ));
         Tunnel {
             spec,
@@ -378,45 +382,53 @@ impl Services {
         }
     }
 
-    /// The `services` map of `services.json`; a missing file is an empty map, a broken one is
-    /// replaced by its backup when that reads.
     fn load(&self) -> Result<Map<String, Value>, String> {
-        let read = |p: &Path| -> Result<Option<Map<String, Value>>, String> {
-            match std::fs::read(p) {
-                Ok(bytes) => serde_json::from_slice::<Value>(&bytes)
-                    .ok()
-                    .and_then(|v| v.get("services").and_then(Value::as_object).cloned())
-                    .map(Some)
-                    .ok_or_else(|| format!("{} is not a services document", p.display())),
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-                Err(e) => Err(format!("{}: {e}", p.display())),
-            }
-        };
-        match read(&self.file) {
-            Ok(Some(m)) => Ok(m),
-            Ok(None) => Ok(Map::new()),
-            Err(e) => match read(&backup(&self.file)) {
-                Ok(Some(m)) => {
-                    tracing::warn!(error = %e, "services.json unreadable; using its backup");
-                    Ok(m)
-                }
-                _ => Err(format!(
-                    "Error loading services.json file: backup is not restorable! ({e})"
-                )),
-            },
-        }
+        load_file(&self.file)
     }
 
     fn save(&self, services: &Map<String, Value>) -> Result<(), String> {
-        let doc = json!({"services": services});
-        let bytes = serde_json::to_vec_pretty(&doc).expect("a Value always serialises");
-        if let Some(dir) = self.file.parent() {
-            std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-        }
-        write_atomically(&self.file, &bytes)
-            .and_then(|()| write_atomically(&backup(&self.file), &bytes))
-            .map_err(|e| format!("Updating services.json error: {e}"))
+        save_file(&self.file, services)
     }
+}
+
+/// The `services` map of `services.json`; a missing file is an empty map, a broken one is
+/// replaced by its backup when that reads.
+fn load_file(file: &Path) -> Result<Map<String, Value>, String> {
+    let read = |p: &Path| -> Result<Option<Map<String, Value>>, String> {
+        match std::fs::read(p) {
+            Ok(bytes) => serde_json::from_slice::<Value>(&bytes)
+                .ok()
+                .and_then(|v| v.get("services").and_then(Value::as_object).cloned())
+                .map(Some)
+                .ok_or_else(|| format!("{} is not a services document", p.display())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(format!("{}: {e}", p.display())),
+        }
+    };
+    match read(file) {
+        Ok(Some(m)) => Ok(m),
+        Ok(None) => Ok(Map::new()),
+        Err(e) => match read(&backup(file)) {
+            Ok(Some(m)) => {
+                tracing::warn!(error = %e, "services.json unreadable; using its backup");
+                Ok(m)
+            }
+            _ => Err(format!(
+                "Error loading services.json file: backup is not restorable! ({e})"
+            )),
+        },
+    }
+}
+
+fn save_file(file: &Path, services: &Map<String, Value>) -> Result<(), String> {
+    let doc = json!({"services": services});
+    let bytes = serde_json::to_vec_pretty(&doc).expect("a Value always serialises");
+    if let Some(dir) = file.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    }
+    write_atomically(file, &bytes)
+        .and_then(|()| write_atomically(&backup(file), &bytes))
+        .map_err(|e| format!("Updating services.json error: {e}"))
 }
 
 fn backup(file: &Path) -> PathBuf {
@@ -583,14 +595,20 @@ async fn run_tunnel(
     state: watch::Sender<TunnelState>,
     mut stop: watch::Receiver<bool>,
     open: Arc<AtomicU64>,
+    (file, file_lock): (PathBuf, Arc<Mutex<()>>),
 ) {
     let mut delay = Duration::from_millis(250);
+    // Refusals that say the port is not this tunnel's (it was disabled while the board was
+    // away, or given to another service): after a few in a row, the tunnel is given up.
+    let mut not_ours = 0;
     loop {
         let (board, secret) = {
             let id = identity.read().unwrap();
             (id.board.clone(), id.secret.clone())
         };
-        let url = wstun::control_url(&spec.server, spec.public_port, &board);
+        let mut url = wstun::control_url(&spec.server, spec.public_port, &board);
+        url.query_pairs_mut()
+            .append_pair(wstun::SERVICE_PARAM, &spec.service);
         let attempt = tokio::select! {
             r = open_socket(&url, &dial, secret.as_deref()) => r,
             _ = stop.changed() => return,
@@ -609,6 +627,24 @@ async fn run_tunnel(
             }
             Err(ControlError::Refused(why)) => {
                 tracing::warn!(service = %spec.name, public_port = spec.public_port, "tunnel server refused the tunnel: {why}");
+                not_ours = if why.contains(wstun::NOT_ALLOCATED) {
+                    not_ours + 1
+                } else {
+                    0
+                };
+                if not_ours >= GIVE_UP_AFTER {
+                    tracing::warn!(service = %spec.name, public_port = spec.public_port, "the cloud no longer gives this port to the service: tunnel given up and forgotten");
+                    let _guard = file_lock.lock().await;
+                    if let Ok(mut doc) = load_file(&file) {
+                        if doc.remove(&spec.service).is_some() {
+                            if let Err(e) = save_file(&file, &doc) {
+                                tracing::error!(error = %e, "services.json not updated");
+                            }
+                        }
+                    }
+                    let _ = state.send(TunnelState::Refused(format!("given up: {why}")));
+                    return;
+                }
                 let _ = state.send(TunnelState::Refused(why));
             }
             Err(ControlError::Failed(why)) => {

@@ -399,9 +399,18 @@ impl TunnelServer {
         };
         let Some(holder) = holder.filter(|h| h.board_uuid == board) else {
             return refuse(format!(
-                "public port {public_port} is not allocated to board {board}"
+                "public port {public_port} {} board {board}",
+                wstun::NOT_ALLOCATED
             ));
         };
+        if let Some(service) = wstun::requested_service(req.uri().query()) {
+            if service != holder.owner_uuid {
+                return refuse(format!(
+                    "public port {public_port} {} service {service} (it is another's now)",
+                    wstun::NOT_ALLOCATED
+                ));
+            }
+        }
         let authenticated = bearer(req.headers()).is_some();
         match bearer(req.headers()) {
             Some(secret) => {

@@ -295,8 +295,36 @@ async fn stock_wstun_board_through_the_tunnel_server() {
     user.write_all(b"x").await.unwrap();
     assert_eq!(next_binary(&mut data).await.unwrap(), b"x");
 
+    // An s4t client naming another service than the port's is refused (a tunnel left over for
+    // a port that now serves something else); naming the right one is fine.
+    let mut req = format!(
+        "ws://{tunnel}/?dst=127.0.0.1:{public}&uuid={board}&service={}",
+        uuid::Uuid::new_v4()
+    )
+    .as_str()
+    .into_client_request()
+    .unwrap();
+    req.headers_mut().insert(
+        "Sec-WebSocket-Protocol",
+        HeaderValue::from_static("tunnel-protocol"),
+    );
+    let tcp = TcpStream::connect(tunnel).await.unwrap();
+    match tokio_tungstenite::client_async(req, tcp).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(r)) => {
+            assert_eq!(r.status(), 401);
+            let body =
+                String::from_utf8_lossy(r.body().as_deref().unwrap_or_default()).into_owned();
+            assert!(body.contains("is not allocated to service"), "{body}");
+        }
+        other => panic!("a control socket for another service: {other:?}"),
+    }
+
     // The board reconnects its control socket (its link flapped): the new one takes the port.
-    let mut control2 = stock_socket(tunnel, &format!("dst=127.0.0.1:{public}&uuid={board}")).await;
+    let mut control2 = stock_socket(
+        tunnel,
+        &format!("dst=127.0.0.1:{public}&uuid={board}&service={service}"),
+    )
+    .await;
     let start = Instant::now();
     loop {
         match tokio::time::timeout(Duration::from_secs(5), control.next())
@@ -345,7 +373,7 @@ async fn stock_wstun_board_through_the_tunnel_server() {
         other => panic!("a control socket for a disabled port: {other:?}"),
     }
     let counters = cloud.tunnels().unwrap().counters_json();
-    assert_eq!(counters["controls_refused"], 1, "{counters}");
+    assert_eq!(counters["controls_refused"], 2, "{counters}");
     assert!(
         counters["connections_total"].as_u64().unwrap() >= 5,
         "{counters}"

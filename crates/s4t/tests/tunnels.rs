@@ -412,9 +412,35 @@ async fn service_tunnels_end_to_end() {
         kept["services"][&service]["local_port"], local_port,
         "{kept}"
     );
+    // A tunnel the cloud no longer gives a port to (as after a disable the board missed) is
+    // refused, then given up and forgotten; the real one comes back.
+    let stale = uuid::Uuid::new_v4().to_string();
+    let stale_port = (cloud.ports.0..=cloud.ports.1)
+        .find(|p| *p != public)
+        .unwrap();
+    let mut doc = kept.clone();
+    doc["services"][&stale] = json!({"name": "stale", "public_port": stale_port,
+        "local_port": local_port, "tunnel_url": kept["services"][&service]["tunnel_url"]});
+    std::fs::write(agent_dir.join("services.json"), doc.to_string()).unwrap();
     let _agent = start_agent(&agent_dir, cloud.wamp_port);
     api.wait_online(Duration::from_secs(20)).await;
     wait_echo(public, Duration::from_secs(20)).await;
+    let start = Instant::now();
+    loop {
+        let now: Value = serde_json::from_str(
+            &std::fs::read_to_string(agent_dir.join("services.json")).unwrap(),
+        )
+        .unwrap();
+        if now["services"].get(&stale).is_none() {
+            assert!(now["services"].get(&service).is_some(), "{now}");
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "stale tunnel kept: {now}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 
     // Disable: the port closes, the exposure and the board's record go, the port is free again.
     let (status, reply) = api.service_action(&service, "ServiceDisable").await;

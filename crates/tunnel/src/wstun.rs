@@ -134,6 +134,22 @@ pub fn control_url(server: &Url, public_port: u16, board: &str) -> Url {
     u
 }
 
+/// The query parameter an s4t agent adds to a control socket: the service (or webservice) the
+/// tunnel is for, so that a tunnel left over for a port now held by something else is refused.
+/// wstun servers ignore it.
+pub const SERVICE_PARAM: &str = "service";
+
+/// The service an s4t control request names, if any.
+pub fn requested_service(query: Option<&str>) -> Option<String> {
+    url::form_urlencoded::parse(query.unwrap_or_default().as_bytes())
+        .find(|(k, _)| k == SERVICE_PARAM)
+        .map(|(_, v)| v.into_owned())
+}
+
+/// The words of a refusal that will not change by trying again (the port is not, or no
+/// longer, this tunnel's): a client may give the tunnel up.
+pub const NOT_ALLOCATED: &str = "is not allocated to";
+
 /// The data socket URL for connection `id`.
 pub fn data_url(server: &Url, id: &Uuid) -> Url {
     let mut u = server.clone();
