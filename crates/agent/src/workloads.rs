@@ -613,7 +613,11 @@ async fn supervise(run: Run, status: Arc<Mutex<Status>>, mut stop: watch::Receiv
                         ),
                     );
                     tokio::select! {
-                        r = child.wait() => Some(r.map(|st| st.code()).map_err(|e| e.to_string())),
+                        r = child.wait() => {
+                            // What the replica left running in its group goes with it.
+                            kill_group(pid, rustix::process::Signal::KILL);
+                            Some(r.map(|st| st.code()).map_err(|e| e.to_string()))
+                        }
                         _ = stopped(&mut stop) => {
                             end(&mut child, pid).await;
                             None
@@ -739,6 +743,15 @@ fn setpriv() -> Option<&'static Path> {
                 .find(|p| p.exists())
         })
         .as_deref()
+}
+
+fn kill_group(pid: Option<u32>, sig: rustix::process::Signal) {
+    if let Some(g) = pid
+        .and_then(|p| i32::try_from(p).ok())
+        .and_then(rustix::process::Pid::from_raw)
+    {
+        let _ = rustix::process::kill_process_group(g, sig);
+    }
 }
 
 /// Ends a replica's process group: TERM, then KILL after a grace period.

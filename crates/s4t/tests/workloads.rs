@@ -282,6 +282,32 @@ async fn workloads_are_placed_supervised_and_moved() {
         .await;
     assert_eq!(status, 204);
 
+    // What a replica leaves behind in its process group ends with it.
+    let orphan = format!("3001.{}", std::process::id());
+    let (status, f) = api
+        .call(reqwest::Method::POST, "/v1/workloads", Some(json!({
+            "name": "forker", "artifact": {"command": "sh", "args": ["-c", format!("sleep {orphan} & exit 0")]},
+            "restart": "never", "placement": {"board": "wb3"},
+        })))
+        .await;
+    assert_eq!(status, 201, "{f}");
+    api.wait_workload("forker", Duration::from_secs(20), |w| {
+        w["replicas"][0]["state"] == "exited"
+    })
+    .await;
+    let start = Instant::now();
+    while running_with(&orphan) > 0 {
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "the replica's child outlived it"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (status, _) = api
+        .call(reqwest::Method::DELETE, "/v1/workloads/forker", None)
+        .await;
+    assert_eq!(status, 204);
+
     // A WASM workload: the module by digest (inline), run in the agent's sandbox, its stdout in
     // the log, its exit status reported and restarted per policy. A module that does not match
     // its digest is refused by the board.
