@@ -98,6 +98,9 @@ struct Inner {
     /// Per public port, ends every connection tunnelled through it, whichever control socket
     /// announced it: a board that reconnects keeps its open connections; a disable cuts them.
     revocations: Mutex<HashMap<u16, watch::Sender<bool>>>,
+    /// Per public port, how many times it was revoked: a control socket admitted while its
+    /// port was being revoked is not kept.
+    revoked: Mutex<HashMap<u16, u64>>,
     pending: Mutex<HashMap<Uuid, Pending>>,
     serial: AtomicU64,
     counters: TunnelCounters,
@@ -124,6 +127,7 @@ impl TunnelServer {
                 config,
                 controls: Mutex::new(HashMap::new()),
                 revocations: Mutex::new(HashMap::new()),
+                revoked: Mutex::new(HashMap::new()),
                 pending: Mutex::new(HashMap::new()),
                 serial: AtomicU64::new(1),
                 counters: TunnelCounters::default(),
@@ -162,7 +166,13 @@ impl TunnelServer {
     /// Closes a public port at once: its control socket, its listener and every connection
     /// tunnelled through it (the service was disabled or its board deleted).
     pub fn revoke_port(&self, port: u16) {
-        if let Some(c) = self.inner.controls.lock().unwrap().remove(&port) {
+        let removed = {
+            // Counted under the controls lock, which admission holds while it checks the count.
+            let mut controls = self.inner.controls.lock().unwrap();
+            *self.inner.revoked.lock().unwrap().entry(port).or_default() += 1;
+            controls.remove(&port)
+        };
+        if let Some(c) = removed {
             let _ = c.stop.send(true);
         }
         if let Some(r) = self.inner.revocations.lock().unwrap().remove(&port) {
@@ -388,6 +398,13 @@ impl TunnelServer {
         let Some(board) = board else {
             return refuse("no board uuid: add &uuid=<board uuid>".into());
         };
+        let revoked_before = inner
+            .revoked
+            .lock()
+            .unwrap()
+            .get(&public_port)
+            .copied()
+            .unwrap_or(0);
         let holder = match inner.store.port_holder(public_port).await {
             Ok(e) => e,
             Err(e) => {
@@ -470,15 +487,31 @@ impl TunnelServer {
             .entry(public_port)
             .or_insert_with(|| watch::channel(false).0)
             .subscribe();
-        let replaced = inner.controls.lock().unwrap().insert(
-            public_port,
-            Control {
-                board: board.clone(),
-                serial,
-                authenticated,
-                stop,
-            },
-        );
+        let replaced = {
+            let mut controls = inner.controls.lock().unwrap();
+            let revoked_now = inner
+                .revoked
+                .lock()
+                .unwrap()
+                .get(&public_port)
+                .copied()
+                .unwrap_or(0);
+            if revoked_now != revoked_before {
+                drop(controls);
+                return refuse(format!(
+                    "public port {public_port} was revoked while this socket was admitted: try again"
+                ));
+            }
+            controls.insert(
+                public_port,
+                Control {
+                    board: board.clone(),
+                    serial,
+                    authenticated,
+                    stop,
+                },
+            )
+        };
         if let Some(old) = replaced {
             let _ = old.stop.send(true);
         }
