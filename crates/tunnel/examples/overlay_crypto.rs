@@ -16,7 +16,8 @@ fn main() {
     let (board_priv, board_pub) = generate_keypair();
     let (cloud_priv, cloud_pub) = generate_keypair();
     let (init, hello) = Initiator::start(&board_priv, &cloud_pub, 1).unwrap();
-    let (cloud, reply) = respond(&cloud_priv, &board_pub, &hello, 2).unwrap();
+    let accepted = respond(&cloud_priv, &board_pub, &hello, 2, None).unwrap();
+    let (cloud, reply) = (accepted.session, accepted.reply);
     let board = init.finish(&reply).unwrap();
     let frame = vec![0x5au8; size];
     let start = Instant::now();

@@ -5,8 +5,11 @@
 //! 64-bit counter, so UDP may reorder them; a sliding window refuses replays.
 //!
 //! Wire format (one UDP datagram, or one binary WebSocket frame on the fallback path):
-//! - `1 | sender index (u32 BE) | Noise message`: handshake initiation (board → cloud);
-//! - `2 | sender index | receiver index | Noise message`: handshake response;
+//! - `1 | sender index (u32 BE) | Noise message`: handshake initiation (board → cloud); its
+//!   encrypted payload repeats the index and carries a timestamp, so a replayed initiation is
+//!   refused and a changed index is seen;
+//! - `2 | sender index | receiver index | Noise message`: handshake response; its payload
+//!   repeats both indices;
 //! - `3 | receiver index | counter (u64 BE) | ciphertext`: an Ethernet frame (empty: keepalive).
 
 use snow::{Builder, HandshakeState, StatelessTransportState};
@@ -37,6 +40,8 @@ pub enum OverlayError {
     Replay(u64),
     #[error("the session is worn out: rekey")]
     Exhausted,
+    #[error("a handshake initiation no newer than the last one accepted from this peer")]
+    StaleHandshake,
 }
 
 fn params() -> snow::params::NoiseParams {
@@ -67,14 +72,30 @@ impl Initiator {
         remote_public: &[u8],
         index: u32,
     ) -> Result<(Initiator, Vec<u8>), OverlayError> {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64);
+        Initiator::start_at(local_private, remote_public, index, now)
+    }
+
+    /// [`Initiator::start`] with the timestamp given (nanoseconds; must grow between
+    /// handshakes to the same responder).
+    pub fn start_at(
+        local_private: &[u8],
+        remote_public: &[u8],
+        index: u32,
+        timestamp: u64,
+    ) -> Result<(Initiator, Vec<u8>), OverlayError> {
         let mut state = Builder::new(params())
             .local_private_key(local_private)
             .and_then(|b| b.remote_public_key(remote_public))
             .and_then(|b| b.build_initiator())
             .map_err(|_| OverlayError::Handshake)?;
+        let mut payload = timestamp.to_be_bytes().to_vec();
+        payload.extend_from_slice(&index.to_be_bytes());
         let mut msg = vec![0u8; 256];
         let n = state
-            .write_message(&[], &mut msg)
+            .write_message(&payload, &mut msg)
             .map_err(|_| OverlayError::Handshake)?;
         let mut packet = Vec::with_capacity(5 + n);
         packet.push(INIT);
@@ -94,22 +115,35 @@ impl Initiator {
             return Err(OverlayError::Malformed);
         }
         let mut scratch = vec![0u8; packet.len()];
-        self.state
+        let n = self
+            .state
             .read_message(&packet[9..], &mut scratch)
             .map_err(|_| OverlayError::Handshake)?;
+        if scratch[..n] != packet[1..9] {
+            return Err(OverlayError::Handshake);
+        }
         Session::from_handshake(self.state, self.index, remote_index)
     }
 }
 
+/// An accepted handshake: the session, the packet to send back, and the initiation's timestamp
+/// (keep it per peer, and pass it as `newer_than` next time).
+pub struct Accepted {
+    pub session: Session,
+    pub reply: Vec<u8>,
+    pub timestamp: u64,
+}
+
 /// Answers a handshake initiation. `expected_public` is the initiator's pinned key: any other
-/// key is refused even when the handshake itself is sound. Returns the session, the packet to
-/// send back, and the initiator's index.
+/// key is refused even when the handshake itself is sound. An initiation whose timestamp is not
+/// above `newer_than` (the last one accepted from this peer) is a replay and is refused.
 pub fn respond(
     local_private: &[u8],
     expected_public: &[u8],
     packet: &[u8],
     index: u32,
-) -> Result<(Session, Vec<u8>), OverlayError> {
+    newer_than: Option<u64>,
+) -> Result<Accepted, OverlayError> {
     if packet.len() < 5 || packet[0] != INIT {
         return Err(OverlayError::Malformed);
     }
@@ -119,22 +153,35 @@ pub fn respond(
         .and_then(|b| b.build_responder())
         .map_err(|_| OverlayError::Handshake)?;
     let mut scratch = vec![0u8; packet.len()];
-    state
+    let n = state
         .read_message(&packet[5..], &mut scratch)
         .map_err(|_| OverlayError::Handshake)?;
     if state.get_remote_static() != Some(expected_public) {
         return Err(OverlayError::UnknownPeer);
     }
+    if n != 12 || scratch[8..12] != packet[1..5] {
+        return Err(OverlayError::Handshake);
+    }
+    let timestamp = u64::from_be_bytes(scratch[..8].try_into().unwrap());
+    if newer_than.is_some_and(|last| timestamp <= last) {
+        return Err(OverlayError::StaleHandshake);
+    }
+    let mut indices = index.to_be_bytes().to_vec();
+    indices.extend_from_slice(&remote_index.to_be_bytes());
     let mut msg = vec![0u8; 256];
     let n = state
-        .write_message(&[], &mut msg)
+        .write_message(&indices, &mut msg)
         .map_err(|_| OverlayError::Handshake)?;
     let mut reply = Vec::with_capacity(9 + n);
     reply.push(RESPONSE);
     reply.extend_from_slice(&index.to_be_bytes());
     reply.extend_from_slice(&remote_index.to_be_bytes());
     reply.extend_from_slice(&msg[..n]);
-    Ok((Session::from_handshake(state, index, remote_index)?, reply))
+    Ok(Accepted {
+        session: Session::from_handshake(state, index, remote_index)?,
+        reply,
+        timestamp,
+    })
 }
 
 /// An established session: seals frames for the peer, opens the peer's.
@@ -284,7 +331,11 @@ mod tests {
         let (board_priv, board_pub) = generate_keypair();
         let (cloud_priv, cloud_pub) = generate_keypair();
         let (init, hello) = Initiator::start(&board_priv, &cloud_pub, 7).unwrap();
-        let (cloud, reply) = respond(&cloud_priv, &board_pub, &hello, 99).unwrap();
+        let Accepted {
+            session: cloud,
+            reply,
+            ..
+        } = respond(&cloud_priv, &board_pub, &hello, 99, None).unwrap();
         let board = init.finish(&reply).unwrap();
         assert_eq!((board.remote_index, cloud.remote_index), (99, 7));
         (board, cloud)
@@ -337,7 +388,7 @@ mod tests {
         let (intruder_priv, _) = generate_keypair();
         let (_, hello) = Initiator::start(&intruder_priv, &cloud_pub, 1).unwrap();
         assert_eq!(
-            respond(&cloud_priv, &expected, &hello, 2).err(),
+            respond(&cloud_priv, &expected, &hello, 2, None).err(),
             Some(OverlayError::UnknownPeer)
         );
         // A board that pinned the wrong cloud key cannot finish.
@@ -345,9 +396,40 @@ mod tests {
         let (_, not_the_cloud) = generate_keypair();
         let (_, hello) = Initiator::start(&board_priv, &not_the_cloud, 1).unwrap();
         assert_eq!(
-            respond(&cloud_priv, &board_pub, &hello, 2).err(),
+            respond(&cloud_priv, &board_pub, &hello, 2, None).err(),
             Some(OverlayError::Handshake)
         );
+    }
+
+    #[test]
+    fn handshakes_cannot_be_replayed_or_rerouted() {
+        let (board_priv, board_pub) = generate_keypair();
+        let (cloud_priv, cloud_pub) = generate_keypair();
+        let (_, first) = Initiator::start_at(&board_priv, &cloud_pub, 5, 1_000).unwrap();
+        let accepted = respond(&cloud_priv, &board_pub, &first, 9, None).unwrap();
+        assert_eq!(accepted.timestamp, 1_000);
+        // The same initiation again, or an older one: refused.
+        assert_eq!(
+            respond(&cloud_priv, &board_pub, &first, 9, Some(1_000)).err(),
+            Some(OverlayError::StaleHandshake)
+        );
+        let (_, older) = Initiator::start_at(&board_priv, &cloud_pub, 5, 999).unwrap();
+        assert_eq!(
+            respond(&cloud_priv, &board_pub, &older, 9, Some(1_000)).err(),
+            Some(OverlayError::StaleHandshake)
+        );
+        let (init, newer) = Initiator::start_at(&board_priv, &cloud_pub, 5, 2_000).unwrap();
+        // A changed index in the clear header does not match the authenticated one.
+        let mut rerouted = newer.clone();
+        rerouted[4] ^= 1;
+        assert_eq!(
+            respond(&cloud_priv, &board_pub, &rerouted, 9, Some(1_000)).err(),
+            Some(OverlayError::Handshake)
+        );
+        let ok = respond(&cloud_priv, &board_pub, &newer, 9, Some(1_000)).unwrap();
+        let mut reply = ok.reply.clone();
+        reply[4] ^= 1; // the responder's index
+        assert!(init.finish(&reply).is_err());
     }
 
     #[test]
