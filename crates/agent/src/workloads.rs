@@ -116,10 +116,13 @@ impl Workloads {
         let logs = dir.join("workloads");
         let (kept, last_contact) = match std::fs::read(&file) {
             Ok(bytes) => match serde_json::from_slice::<Value>(&bytes) {
-                Ok(v) => (
-                    v["replicas"].as_object().cloned().unwrap_or_default(),
-                    v["last_contact"].as_f64().unwrap_or_default(),
-                ),
+                Ok(v) => {
+                    end_leftovers(&v["pids"]);
+                    (
+                        v["replicas"].as_object().cloned().unwrap_or_default(),
+                        v["last_contact"].as_f64().unwrap_or_default(),
+                    )
+                }
                 Err(e) => {
                     tracing::error!(error = %e, "workloads.json unreadable: no replica restored");
                     (Map::new(), 0.0)
@@ -395,14 +398,19 @@ impl Workloads {
     }
 
     async fn save(&self) {
-        let replicas: Map<String, Value> = self
-            .replicas
-            .lock()
-            .await
-            .iter()
-            .map(|(u, r)| (u.clone(), r.doc.clone()))
-            .collect();
-        let doc = json!({"replicas": replicas, "last_contact": self.last_contact_unix()});
+        let (replicas, pids): (Map<String, Value>, Map<String, Value>) = {
+            let held = self.replicas.lock().await;
+            (
+                held.iter()
+                    .map(|(u, r)| (u.clone(), r.doc.clone()))
+                    .collect(),
+                held.iter()
+                    .filter_map(|(u, r)| Some((u.clone(), json!(r.status.lock().unwrap().pid?))))
+                    .collect(),
+            )
+        };
+        let doc =
+            json!({"replicas": replicas, "pids": pids, "last_contact": self.last_contact_unix()});
         let bytes = serde_json::to_vec_pretty(&doc).expect("a Value always serialises");
         if let Some(dir) = self.file.parent() {
             let _ = std::fs::create_dir_all(dir);
@@ -420,6 +428,24 @@ impl Workloads {
             l.last_contact.elapsed().as_secs_f64()
         };
         unix_now() - ago
+    }
+}
+
+/// Kills the process groups of replicas a previous agent left running (it was killed on a board
+/// without setpriv). A pid is only trusted while its environment still names its replica, so
+/// a reused pid is never hit.
+fn end_leftovers(pids: &Value) {
+    for (uuid, pid) in pids.as_object().into_iter().flatten() {
+        let Some(pid) = pid.as_u64().and_then(|p| u32::try_from(p).ok()) else {
+            continue;
+        };
+        let marker = format!("S4T_REPLICA={uuid}");
+        let ours = std::fs::read(format!("/proc/{pid}/environ"))
+            .is_ok_and(|env| env.split(|b| *b == 0).any(|kv| kv == marker.as_bytes()));
+        if ours {
+            tracing::warn!(replica = %uuid, pid, "a replica outlived the previous agent: killing it");
+            kill_group(Some(pid), rustix::process::Signal::KILL);
+        }
     }
 }
 
