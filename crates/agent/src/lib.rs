@@ -18,6 +18,7 @@
 
 pub mod device;
 pub mod link;
+pub mod overlay;
 pub mod plugins;
 pub mod services;
 pub mod settings;

@@ -17,6 +17,7 @@ use s4t_wamp::{
 };
 
 use crate::device::{self, Aftermath, Device, Performed};
+use crate::overlay::{self, Overlay};
 use crate::plugins::{self, Plugins};
 use crate::services::{self, Services, TunnelIdentity};
 use crate::settings::{self, Identity, Phase, SettingsStore};
@@ -177,6 +178,10 @@ async fn run(
         Some(d) => Some(Workloads::open(d).await),
         None => None,
     };
+    let overlay = match &config.data_dir {
+        Some(d) => Some(Arc::new(Overlay::open(d).await)),
+        None => None,
+    };
     if let Some(p) = &plugins {
         // In the background: the board comes online while slow plugins load.
         let p = p.clone();
@@ -190,6 +195,7 @@ async fn run(
             plugins: plugins.as_ref(),
             services: services.as_ref(),
             workloads: workloads.as_ref(),
+            overlay: overlay.as_ref(),
         };
         let wait = match step(&config, &parts, &state, &mut stop).await {
             Ok(Step::Again) => {
@@ -219,6 +225,9 @@ async fn run(
     if let Some(w) = &workloads {
         w.shutdown().await;
     }
+    if let Some(o) = &overlay {
+        o.shutdown().await;
+    }
     let _ = state.send(AgentState::Stopped);
 }
 
@@ -246,6 +255,7 @@ struct Parts<'a> {
     plugins: Option<&'a Arc<Plugins>>,
     services: Option<&'a Arc<Services>>,
     workloads: Option<&'a Arc<Workloads>>,
+    overlay: Option<&'a Arc<Overlay>>,
 }
 
 async fn step(
@@ -456,6 +466,11 @@ async fn serve(
             procedures.push((method, Actions::Workloads(w.clone())));
         }
     }
+    if let Some(o) = parts.overlay {
+        for method in overlay::OVERLAY_METHODS {
+            procedures.push((method, Actions::Overlay(o.clone())));
+        }
+    }
     for (method, actions) in procedures {
         let ctx = CallContext {
             actions,
@@ -535,6 +550,7 @@ enum Actions {
     Simulated(Arc<plugins::simulated::SimulatedPlugins>),
     Services(Arc<Services>),
     Workloads(Arc<Workloads>),
+    Overlay(Arc<Overlay>),
 }
 
 impl Actions {
@@ -551,7 +567,7 @@ impl Actions {
         match self {
             Actions::Device(_) => device::never_async(method),
             // Scheduler calls are answered at once whatever the request says.
-            Actions::Workloads(_) => true,
+            Actions::Workloads(_) | Actions::Overlay(_) => true,
             _ => false,
         }
     }
@@ -586,6 +602,10 @@ impl Actions {
             },
             Actions::Workloads(w) => Performed {
                 reply: w.perform(method, data).await,
+                then: None,
+            },
+            Actions::Overlay(o) => Performed {
+                reply: o.perform(method, data).await,
                 then: None,
             },
         }

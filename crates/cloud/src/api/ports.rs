@@ -119,8 +119,14 @@ async fn remove_port(
         )
         .await?;
     ctx.allow(Action::BoardOperate, b.owner.as_deref())?;
-    // Ports live on s4t networks only (Neutron ports were never served), and no board holds an
-    // interface for them yet: the address is freed with the row.
+    // An offline board drops the interface when told next time it comes (not built yet: it
+    // keeps it until then); the address is freed now either way.
+    if b.status.is_connected() {
+        state
+            .conductor
+            .execute(&b, "OverlayPortRemove", vec![json!({"uuid": port_uuid})])
+            .await?;
+    }
     state.store.delete_port(port_uuid).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -220,8 +226,22 @@ async fn create(
         .store
         .create_network_port(&n, &port, rand::random)
         .await?;
+    // The board makes the interface; a board that cannot gives the address back.
+    let prefix = n.cidr().map(|c| c.prefix).unwrap_or(24);
+    let doc = json!({
+        "uuid": p.uuid, "vif": p.vif_name, "mac": p.mac_add, "ip": p.ip, "prefix": prefix,
+        "mtu": n.mtu, "network": n.uuid,
+    });
+    if let Err(e) = state
+        .conductor
+        .execute(&b, "OverlayPortAdd", vec![doc])
+        .await
+    {
+        let _ = state.store.delete_port(&p.uuid).await;
+        return Err(e);
+    }
     let mut v = Value::Object(render::port(&p, &base.0));
-    // The board side (TAP and encrypted tunnel) is not built yet: say so instead of "up".
-    v["status"] = json!({"tunnel": "down", "reason": "the overlay data plane is not built yet: the address is reserved, no interface exists on the board"});
+    // The interface exists on the board; the encrypted tunnel to the hub is not built yet.
+    v["status"] = json!({"interface": "up", "tunnel": "down", "reason": "the overlay tunnel to the cloud is not built yet: the board's interface carries no traffic"});
     Ok((StatusCode::CREATED, Json(v)))
 }

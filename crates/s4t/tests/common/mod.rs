@@ -94,11 +94,15 @@ pub fn start_cloud_with(
     wamp_port: u16,
     extra: &[&str],
 ) -> (Proc, String) {
-    let mut child = Command::new(BIN)
-        .args(["cloud", "--data-dir"])
+    let mut cmd = Command::new(BIN);
+    cmd.args(["cloud", "--data-dir"])
         .arg(dir)
-        .args(["--api-addr", &format!("127.0.0.1:{api_port}")])
-        .args(["--wamp-addr", &format!("127.0.0.1:{wamp_port}")])
+        .args(["--api-addr", &format!("127.0.0.1:{api_port}")]);
+    // `extra` may put the router elsewhere (on a veth, say).
+    if !extra.contains(&"--wamp-addr") {
+        cmd.args(["--wamp-addr", &format!("127.0.0.1:{wamp_port}")]);
+    }
+    let mut child = cmd
         .args(["--wamp-ping-interval", "1"])
         .args(extra)
         .stdout(Stdio::piped())
