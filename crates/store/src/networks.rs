@@ -8,7 +8,6 @@ use sqlx::Row;
 use s4t_model::net::{Cidr, NetworkFields};
 use s4t_model::resources::Port;
 
-use crate::sql::{bind_all, Where};
 use crate::{Result, Scope, Store, StoreError};
 
 /// A network as stored.
@@ -87,38 +86,15 @@ impl Store {
 
     /// A network by uuid or name, in `scope`.
     pub async fn network(&self, ident: &str, scope: &Scope) -> Result<Network> {
-        let mut w = Where::new();
-        w.scope("project", scope);
-        w.eq(
-            if s4t_model::is_uuid_like(ident) {
-                "uuid"
-            } else {
-                "name"
-            },
-            ident,
-        );
-        let rows = bind_all(sqlx::query(&format!("{SELECT}{}", w.sql())), &w.vals)
-            .fetch_all(self.pool())
-            .await?;
-        match rows.as_slice() {
-            [one] => decode(one),
-            [] => Err(StoreError::not_found("Network", ident)),
-            _ => Err(StoreError::Conflict(format!(
-                "More than one network is named {ident}: use its uuid."
-            ))),
-        }
+        decode(&crate::sql::fetch_by_ident(self.pool(), SELECT, "Network", ident, scope).await?)
     }
 
     pub async fn networks(&self, scope: &Scope) -> Result<Vec<Network>> {
-        let mut w = Where::new();
-        w.scope("project", scope);
-        let rows = bind_all(
-            sqlx::query(&format!("{SELECT}{} ORDER BY name, id", w.sql())),
-            &w.vals,
-        )
-        .fetch_all(self.pool())
-        .await?;
-        rows.iter().map(decode).collect()
+        crate::sql::fetch_in_scope(self.pool(), SELECT, scope)
+            .await?
+            .iter()
+            .map(decode)
+            .collect()
     }
 
     /// How many addresses of a network are held.

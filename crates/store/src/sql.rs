@@ -459,3 +459,52 @@ pub async fn delete_by_uuid(
     }
     Ok(())
 }
+
+/// Rows of `select` (a `SELECT ... FROM table` without WHERE) in `scope` (on its `project`
+/// column), by uuid when `ident` looks like one, else by name: exactly one, or not found, or
+/// ambiguous (409 naming `kind`).
+pub(crate) async fn fetch_by_ident(
+    pool: &sqlx::AnyPool,
+    select: &str,
+    kind: &'static str,
+    ident: &str,
+    scope: &Scope,
+) -> crate::Result<sqlx::any::AnyRow> {
+    let mut w = Where::new();
+    w.scope("project", scope);
+    w.eq(
+        if s4t_model::is_uuid_like(ident) {
+            "uuid"
+        } else {
+            "name"
+        },
+        ident,
+    );
+    let mut rows = bind_all(sqlx::query(&format!("{select}{}", w.sql())), &w.vals)
+        .fetch_all(pool)
+        .await?;
+    match rows.len() {
+        1 => Ok(rows.remove(0)),
+        0 => Err(crate::StoreError::not_found(kind, ident)),
+        _ => Err(crate::StoreError::Conflict(format!(
+            "More than one {} is named {ident}: use its uuid.",
+            kind.to_ascii_lowercase()
+        ))),
+    }
+}
+
+/// Every row of `select` in `scope`, by name.
+pub(crate) async fn fetch_in_scope(
+    pool: &sqlx::AnyPool,
+    select: &str,
+    scope: &Scope,
+) -> crate::Result<Vec<sqlx::any::AnyRow>> {
+    let mut w = Where::new();
+    w.scope("project", scope);
+    Ok(bind_all(
+        sqlx::query(&format!("{select}{} ORDER BY name, id", w.sql())),
+        &w.vals,
+    )
+    .fetch_all(pool)
+    .await?)
+}

@@ -4,7 +4,7 @@ use serde_json::Value;
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
-use crate::sql::{bind_all, Val, Where};
+use crate::sql::{bind_all, Val};
 use crate::{Result, Scope, Store, StoreError};
 
 /// A workload as stored.
@@ -164,37 +164,15 @@ impl Store {
 
     /// A workload by uuid or name, in `scope`.
     pub async fn workload(&self, ident: &str, scope: &Scope) -> Result<Workload> {
-        let mut w = Where::new();
-        w.scope("project", scope);
-        let by = if s4t_model::is_uuid_like(ident) {
-            "uuid"
-        } else {
-            "name"
-        };
-        w.eq(by, ident);
-        let rows = bind_all(sqlx::query(&format!("{SELECT}{}", w.sql())), &w.vals)
-            .fetch_all(self.pool())
-            .await?;
-        match rows.as_slice() {
-            [one] => decode(one),
-            [] => Err(StoreError::not_found("Workload", ident)),
-            _ => Err(StoreError::Conflict(format!(
-                "More than one workload is named {ident}: use its uuid."
-            ))),
-        }
+        decode(&crate::sql::fetch_by_ident(self.pool(), SELECT, "Workload", ident, scope).await?)
     }
 
-    /// Workloads in `scope`, by name.
     pub async fn workloads(&self, scope: &Scope) -> Result<Vec<Workload>> {
-        let mut w = Where::new();
-        w.scope("project", scope);
-        let rows = bind_all(
-            sqlx::query(&format!("{SELECT}{} ORDER BY name, id", w.sql())),
-            &w.vals,
-        )
-        .fetch_all(self.pool())
-        .await?;
-        rows.iter().map(decode).collect()
+        crate::sql::fetch_in_scope(self.pool(), SELECT, scope)
+            .await?
+            .iter()
+            .map(decode)
+            .collect()
     }
 
     /// Deletes a workload and its replicas; returns the replicas it had (their boards must be
