@@ -545,6 +545,39 @@ pub enum PortCmd {
     Delete {
         port: String,
     },
+    /// Attach a board to an s4t network: a port with an address, a MAC and an interface.
+    Create {
+        #[arg(long)]
+        board: String,
+        /// The network's uuid or name.
+        #[arg(long)]
+        network: String,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum NetworkCmd {
+    List,
+    Show {
+        network: String,
+    },
+    /// Create an overlay network.
+    Create {
+        #[arg(long)]
+        name: String,
+        /// The IPv4 range, such as 10.10.0.0/24.
+        #[arg(long)]
+        cidr: String,
+        #[arg(long)]
+        mtu: Option<u16>,
+        /// A host address of the range that ports never get.
+        #[arg(long)]
+        gateway: Option<String>,
+    },
+    /// Delete a network no port uses.
+    Delete {
+        network: String,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -616,6 +649,7 @@ pub async fn run(url: &str, token: Option<String>, fmt: Format, cmd: Command) ->
         Command::Webservice(w) => webservice(&c, fmt, w).await,
         Command::Workload(w) => workload(&c, fmt, w).await,
         Command::Port(p) => port(&c, fmt, p).await,
+        Command::Network(n) => network(&c, fmt, n).await,
         Command::Request(r) => request(&c, fmt, r).await,
         Command::Token(t) => tokens(&c, fmt, t).await,
         Command::Cloud(_) | Command::Dev(_) | Command::Agent(_) | Command::Swarm(_) => {
@@ -1420,6 +1454,65 @@ async fn port(c: &Client, fmt: Format, cmd: PortCmd) -> Outcome {
             c.call(Method::DELETE, &format!("v1/ports/{}", seg(&port)), None)
                 .await?;
             eprintln!("deleted port {port}");
+        }
+        PortCmd::Create { board, network } => output::show(
+            fmt,
+            &c.call(
+                Method::PUT,
+                &format!("v1/boards/{}/ports", seg(&board)),
+                Some(&json!({"network": network})),
+            )
+            .await?,
+        ),
+    }
+    Ok(())
+}
+
+async fn network(c: &Client, fmt: Format, cmd: NetworkCmd) -> Outcome {
+    match cmd {
+        NetworkCmd::List => {
+            let v = c.get("v1/networks").await?;
+            let rows: Vec<Value> = v["networks"]
+                .as_array()
+                .map(Vec::as_slice)
+                .unwrap_or(&[])
+                .iter()
+                .map(|n| {
+                    json!({"uuid": n["uuid"], "name": n["name"], "cidr": n["cidr"], "mtu": n["mtu"],
+                        "used": n["addresses"]["used"], "free": n["addresses"]["free"]})
+                })
+                .collect();
+            output::list(fmt, &rows, &["uuid", "name", "cidr", "mtu", "used", "free"]);
+        }
+        NetworkCmd::Show { network } => output::show(
+            fmt,
+            &c.get(&format!("v1/networks/{}", seg(&network))).await?,
+        ),
+        NetworkCmd::Create {
+            name,
+            cidr,
+            mtu,
+            gateway,
+        } => {
+            let mut m = Map::new();
+            m.insert("name".into(), json!(name));
+            m.insert("cidr".into(), json!(cidr));
+            put_opt(&mut m, "mtu", mtu.map(|v| json!(v)));
+            put_opt(&mut m, "gateway", gateway.map(Value::String));
+            output::show(
+                fmt,
+                &c.call(Method::POST, "v1/networks", Some(&Value::Object(m)))
+                    .await?,
+            );
+        }
+        NetworkCmd::Delete { network } => {
+            c.call(
+                Method::DELETE,
+                &format!("v1/networks/{}", seg(&network)),
+                None,
+            )
+            .await?;
+            eprintln!("deleted network {network}");
         }
     }
     Ok(())

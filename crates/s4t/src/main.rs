@@ -72,6 +72,9 @@ enum Command {
     /// Network ports of boards.
     #[command(subcommand)]
     Port(cli::PortCmd),
+    /// Overlay networks that board ports join (s4t extension).
+    #[command(subcommand)]
+    Network(cli::NetworkCmd),
     /// Recorded board operations and their results.
     #[command(subcommand)]
     Request(cli::RequestCmd),
