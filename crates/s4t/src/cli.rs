@@ -473,7 +473,7 @@ pub enum WebserviceCmd {
     },
     /// Boards enabled for webservices.
     Enabled,
-    /// Enable webservices on a board: its webservices are https://NAME.DNS.ZONE.
+    /// Enable webservices on a board: each is then served over HTTPS as NAME.DNS.ZONE.
     Enable {
         board: String,
         #[arg(long)]
@@ -484,7 +484,7 @@ pub enum WebserviceCmd {
         #[arg(long)]
         email: String,
     },
-    /// Publish a board's local port as https://NAME.DNS.ZONE.
+    /// Publish a board's local port over HTTPS as NAME.DNS.ZONE.
     Expose {
         board: String,
         #[arg(long)]

@@ -63,7 +63,8 @@ pub struct TunnelArgs {
     /// `off`: no tunnel server (services cannot be enabled).
     #[arg(long, default_value = "127.0.0.1:8080")]
     tunnel_addr: String,
-    /// The tunnel URL s4t agents are told (default: ws[s]://HOST-OF-THE-WAMP-URL:TUNNEL-PORT).
+    /// The tunnel URL s4t agents are told (default: the WAMP URL's scheme and host, with the tunnel
+    /// server's port).
     #[arg(long)]
     tunnel_public_url: Option<String>,
     /// Public ports handed out to exposed services, FIRST-LAST. IoTronic's defaults give 50001-50098.

@@ -3,7 +3,7 @@
 //! - [`wstun`]: the reverse-tunnel protocol of `wstun` (the Node.js tunnel that IoTronic and
 //!   Lightning-rod use for board services): how upgrade requests are told apart, the `NC:<id>`
 //!   frames, the URLs, and the s4t extension negotiated by subprotocol.
-//! - [`pump`]: moving bytes between a TCP socket and a tunnel WebSocket in both directions, with
+//! - [`pump`](mod@pump): moving bytes between a TCP socket and a tunnel WebSocket in both directions, with
 //!   back-pressure and (with s4t peers) TCP half-close.
 //! - [`overlay`]: the overlay network's secure channel (Noise IK through `snow`, counters and a
 //!   replay window) between boards and the cloud's network hub.
