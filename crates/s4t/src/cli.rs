@@ -257,9 +257,8 @@ pub enum PluginCmd {
         #[arg(long)]
         all: bool,
     },
-    Show {
-        plugin: String,
-    },
+    /// Show a plugin.
+    Show { plugin: String },
     /// Add a plugin from a source file.
     Create {
         #[arg(long)]
@@ -296,20 +295,19 @@ pub enum PluginCmd {
         #[arg(long)]
         extra: Option<String>,
     },
-    Delete {
-        plugin: String,
-    },
+    /// Delete a plugin.
+    Delete { plugin: String },
 }
 
 #[derive(Subcommand, Debug)]
 pub enum ServiceCmd {
+    /// List services.
     List {
         #[command(flatten)]
         opts: ListOpts,
     },
-    Show {
-        service: String,
-    },
+    /// Show a service.
+    Show { service: String },
     Create {
         #[arg(long)]
         name: String,
@@ -332,9 +330,8 @@ pub enum ServiceCmd {
         #[arg(long)]
         extra: Option<String>,
     },
-    Delete {
-        service: String,
-    },
+    /// Delete a service.
+    Delete { service: String },
     /// Expose the service of a board on a public port (ServiceEnable).
     Enable {
         service: String,
@@ -357,13 +354,13 @@ pub enum ServiceCmd {
 
 #[derive(Subcommand, Debug)]
 pub enum FleetCmd {
+    /// List fleets.
     List {
         #[command(flatten)]
         opts: ListOpts,
     },
-    Show {
-        fleet: String,
-    },
+    /// Show a fleet.
+    Show { fleet: String },
     Create {
         #[arg(long)]
         name: String,
@@ -381,13 +378,10 @@ pub enum FleetCmd {
         #[arg(long)]
         extra: Option<String>,
     },
-    Delete {
-        fleet: String,
-    },
+    /// Delete a fleet.
+    Delete { fleet: String },
     /// Boards of the fleet.
-    Boards {
-        fleet: String,
-    },
+    Boards { fleet: String },
     /// Inject a plugin into every board of the fleet, in batches, with a progress line and a
     /// summary table (exit code 1 if any board failed).
     Inject {
@@ -461,16 +455,15 @@ impl Staging {
 
 #[derive(Subcommand, Debug)]
 pub enum WebserviceCmd {
+    /// List webservices.
     List {
         #[command(flatten)]
         opts: ListOpts,
     },
-    Show {
-        webservice: String,
-    },
-    Delete {
-        webservice: String,
-    },
+    /// Show a webservice.
+    Show { webservice: String },
+    /// Delete a webservice.
+    Delete { webservice: String },
     /// Boards enabled for webservices.
     Enabled,
     /// Enable webservices on a board: each is then served over HTTPS as NAME.DNS.ZONE.
@@ -497,13 +490,9 @@ pub enum WebserviceCmd {
         insecure: bool,
     },
     /// Disable webservices on a board (every webservice of it goes).
-    Disable {
-        board: String,
-    },
+    Disable { board: String },
     /// New certificates for a board's names.
-    Renew {
-        board: String,
-    },
+    Renew { board: String },
 }
 
 #[derive(Subcommand, Debug)]
@@ -513,11 +502,10 @@ pub enum WorkloadCmd {
         #[arg(short = 'f', long)]
         file: std::path::PathBuf,
     },
+    /// List workloads.
     List,
     /// The workload, its replicas, where they run and how they are.
-    Show {
-        workload: String,
-    },
+    Show { workload: String },
     /// The log of one replica.
     Logs {
         workload: String,
@@ -528,23 +516,20 @@ pub enum WorkloadCmd {
         lines: u32,
     },
     /// Delete the workload; its replicas stop.
-    Delete {
-        workload: String,
-    },
+    Delete { workload: String },
 }
 
 #[derive(Subcommand, Debug)]
 pub enum PortCmd {
+    /// List ports.
     List {
         #[command(flatten)]
         opts: ListOpts,
     },
-    Show {
-        port: String,
-    },
-    Delete {
-        port: String,
-    },
+    /// Show a port.
+    Show { port: String },
+    /// Delete a port.
+    Delete { port: String },
     /// Attach a board to an s4t network: a port with an address, a MAC and an interface.
     Create {
         #[arg(long)]
@@ -557,10 +542,10 @@ pub enum PortCmd {
 
 #[derive(Subcommand, Debug)]
 pub enum NetworkCmd {
+    /// List networks.
     List,
-    Show {
-        network: String,
-    },
+    /// Show a network.
+    Show { network: String },
     /// Create an overlay network.
     Create {
         #[arg(long)]
@@ -575,24 +560,20 @@ pub enum NetworkCmd {
         gateway: Option<String>,
     },
     /// Delete a network no port uses.
-    Delete {
-        network: String,
-    },
+    Delete { network: String },
 }
 
 #[derive(Subcommand, Debug)]
 pub enum RequestCmd {
+    /// List requests.
     List {
         #[command(flatten)]
         opts: ListOpts,
     },
-    Show {
-        request: String,
-    },
+    /// Show a request.
+    Show { request: String },
     /// Results of the request and of its sub-requests.
-    Results {
-        request: String,
-    },
+    Results { request: String },
 }
 
 #[derive(Subcommand, Debug)]
@@ -609,11 +590,10 @@ pub enum TokenCmd {
         #[arg(long)]
         description: Option<String>,
     },
+    /// List tokens.
     List,
     /// Revoke a token by id.
-    Delete {
-        id: i64,
-    },
+    Delete { id: i64 },
 }
 
 fn seg(s: &str) -> String {
