@@ -104,29 +104,11 @@ impl RunningCloud {
                     source,
                 })?
         };
-        let listener = TcpListener::bind(&config.api_addr)
-            .await
-            .map_err(|source| StartError::Listen {
-                addr: config.api_addr.clone(),
-                source,
-            })?;
-        let api_addr = listener.local_addr().map_err(|source| StartError::Listen {
-            addr: config.api_addr.clone(),
-            source,
-        })?;
+        let (listener, api_addr) = listen(&config.api_addr).await?;
         let (gateway, wamp_addr) = match config.wamp_addr.clone() {
             None => (None, None),
             Some(addr) => {
-                let listener =
-                    TcpListener::bind(&addr)
-                        .await
-                        .map_err(|source| StartError::Listen {
-                            addr: addr.clone(),
-                            source,
-                        })?;
-                let bound = listener
-                    .local_addr()
-                    .map_err(|source| StartError::Listen { addr, source })?;
+                let (listener, bound) = listen(&addr).await?;
                 if config.wamp_public_url.is_empty() {
                     let scheme = if config.wamp_tls.is_some() {
                         "wss"
@@ -166,15 +148,7 @@ impl RunningCloud {
         let mut tunnel_addr = None;
         let mut tunnels = None;
         if let Some(addr) = config.tunnel_addr.clone() {
-            let listener = TcpListener::bind(&addr)
-                .await
-                .map_err(|source| StartError::Listen {
-                    addr: addr.clone(),
-                    source,
-                })?;
-            let bound = listener
-                .local_addr()
-                .map_err(|source| StartError::Listen { addr, source })?;
+            let (listener, bound) = listen(&addr).await?;
             let server = tunnel::TunnelServer::new(
                 store.clone(),
                 tunnel::TunnelConfig {
@@ -215,23 +189,11 @@ impl RunningCloud {
                 },
             };
             let front = front::Front::new(store.clone(), &source).map_err(StartError::Front)?;
-            let bind = |addr: String| async move {
-                let l = TcpListener::bind(&addr)
-                    .await
-                    .map_err(|source| StartError::Listen {
-                        addr: addr.clone(),
-                        source,
-                    })?;
-                let bound = l
-                    .local_addr()
-                    .map_err(|source| StartError::Listen { addr, source })?;
-                Ok::<_, StartError>((l, bound))
-            };
-            let (https, bound) = bind(addr).await?;
+            let (https, bound) = listen(&addr).await?;
             https_addr = Some(bound);
             front_tasks.push(tokio::spawn(front.clone().serve_https(https)));
             if let Some(addr) = config.http_addr.clone() {
-                let (http, bound) = bind(addr).await?;
+                let (http, bound) = listen(&addr).await?;
                 http_addr = Some(bound);
                 front_tasks.push(tokio::spawn(front.clone().serve_http(http)));
             }
@@ -313,4 +275,15 @@ impl RunningCloud {
             .await
             .unwrap_or_else(|e| Err(std::io::Error::other(e)))
     }
+}
+
+/// Binds `addr`; the listener and the address it got (the port when `addr` asked for 0).
+async fn listen(addr: &str) -> Result<(TcpListener, SocketAddr), StartError> {
+    let failed = |source| StartError::Listen {
+        addr: addr.to_string(),
+        source,
+    };
+    let listener = TcpListener::bind(addr).await.map_err(failed)?;
+    let bound = listener.local_addr().map_err(failed)?;
+    Ok((listener, bound))
 }

@@ -290,7 +290,9 @@ impl Scheduler {
             .iter()
             .filter(|s| !ports.contains(&(s.port as u16)))
         {
-            self.close_service(svc).await;
+            if let Err(e) = self.conductor.close_service(svc).await {
+                tracing::warn!(service = %svc.uuid, error = ?e, "expose: service not closed");
+            }
         }
         if placed.is_empty() {
             return;
@@ -322,39 +324,8 @@ impl Scheduler {
                 .iter()
                 .filter(|x| !placed.contains(x.board_uuid.as_str()))
             {
-                self.unexpose(x, &svc).await;
+                self.conductor.end_exposure(x, &svc).await;
             }
-        }
-    }
-
-    /// Closes every exposure of a workload's service and deletes the service.
-    pub async fn close_service(&self, svc: &s4t_model::resources::Service) {
-        for x in self
-            .store
-            .exposures_of_service(&svc.uuid)
-            .await
-            .unwrap_or_default()
-        {
-            self.unexpose(&x, svc).await;
-        }
-        if let Err(e) = self.store.delete_service(&svc.uuid).await {
-            tracing::warn!(service = %svc.uuid, error = %e, "expose: service not deleted");
-        }
-    }
-
-    /// Ends one exposure: through the board when it is online, else on the cloud side only.
-    pub(crate) async fn unexpose(
-        &self,
-        x: &s4t_model::resources::ExposedService,
-        svc: &s4t_model::resources::Service,
-    ) {
-        match self.board(&x.board_uuid).await {
-            Some(b) if b.status.is_connected() => {
-                if let Err(e) = self.conductor.disable_service(&b, svc).await {
-                    tracing::warn!(board = %x.board_uuid, error = ?e, "expose: ServiceDisable failed");
-                }
-            }
-            _ => self.conductor.give_back(x).await,
         }
     }
 

@@ -119,8 +119,37 @@ impl Conductor {
             })
     }
 
+    /// Ends one exposure: through the board when it is online (ServiceDisable), else on the
+    /// cloud side only.
+    pub async fn end_exposure(&self, x: &ExposedService, service: &Service) {
+        let board = self
+            .store()
+            .board(
+                &s4t_model::Ident::Uuid(x.board_uuid.clone()),
+                &s4t_store::Scope::All,
+            )
+            .await
+            .ok();
+        match board {
+            Some(b) if b.status.is_connected() => {
+                if let Err(e) = self.disable_service(&b, service).await {
+                    tracing::warn!(board = %x.board_uuid, error = ?e, "ServiceDisable failed; the port is freed anyway");
+                }
+            }
+            _ => self.give_back(x).await,
+        }
+    }
+
+    /// Ends every exposure of a service and deletes it (a workload's port that goes).
+    pub async fn close_service(&self, service: &Service) -> Result<(), ApiError> {
+        for x in self.store().exposures_of_service(&service.uuid).await? {
+            self.end_exposure(&x, service).await;
+        }
+        Ok(self.store().delete_service(&service.uuid).await?)
+    }
+
     /// Frees the port of an exposure in the store and closes it in the tunnel server.
-    pub(crate) async fn give_back(&self, exposed: &ExposedService) {
+    async fn give_back(&self, exposed: &ExposedService) {
         if let Err(e) = self
             .store()
             .release_public_port(&exposed.board_uuid, &exposed.service_uuid)

@@ -38,8 +38,17 @@ fn free_range(n: u16) -> (u16, u16) {
     panic!("no {n} consecutive free ports");
 }
 
-/// A wstun socket as the stock client opens it: `tunnel-protocol` only, no credentials.
-async fn stock_socket(tunnel: std::net::SocketAddr, query: &str) -> Ws {
+/// A wstun handshake as the stock client makes it: `tunnel-protocol` only, no credentials.
+async fn stock_handshake(
+    tunnel: std::net::SocketAddr,
+    query: &str,
+) -> Result<
+    (
+        Ws,
+        tokio_tungstenite::tungstenite::handshake::client::Response,
+    ),
+    tokio_tungstenite::tungstenite::Error,
+> {
     let mut req = format!("ws://{tunnel}/?{query}")
         .as_str()
         .into_client_request()
@@ -49,7 +58,23 @@ async fn stock_socket(tunnel: std::net::SocketAddr, query: &str) -> Ws {
         HeaderValue::from_static("tunnel-protocol"),
     );
     let tcp = TcpStream::connect(tunnel).await.unwrap();
-    let (ws, resp) = tokio_tungstenite::client_async(req, tcp)
+    tokio_tungstenite::client_async(req, tcp).await
+}
+
+/// A refused stock handshake: its HTTP status and body (a panic if it was accepted).
+async fn stock_refusal(tunnel: std::net::SocketAddr, query: &str) -> (u16, String) {
+    match stock_handshake(tunnel, query).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(r)) => (
+            r.status().as_u16(),
+            String::from_utf8_lossy(r.body().as_deref().unwrap_or_default()).into_owned(),
+        ),
+        other => panic!("?{query} was not refused: {:?}", other.map(|_| ())),
+    }
+}
+
+/// A wstun socket as the stock client opens it.
+async fn stock_socket(tunnel: std::net::SocketAddr, query: &str) -> Ws {
+    let (ws, resp) = stock_handshake(tunnel, query)
         .await
         .unwrap_or_else(|e| panic!("wstun socket ?{query}: {e}"));
     // A stock peer is answered with its own subprotocol, never the s4t extension.
@@ -257,19 +282,7 @@ async fn stock_wstun_board_through_the_tunnel_server() {
     user.read_exact(&mut got).await.unwrap();
     assert_eq!(&got, b"SSH-2.0-board\r\n");
     // The same id cannot be claimed twice.
-    let mut req = format!("ws://{tunnel}/?id={id}")
-        .as_str()
-        .into_client_request()
-        .unwrap();
-    req.headers_mut().insert(
-        "Sec-WebSocket-Protocol",
-        HeaderValue::from_static("tunnel-protocol"),
-    );
-    let tcp = TcpStream::connect(tunnel).await.unwrap();
-    match tokio_tungstenite::client_async(req, tcp).await {
-        Err(tokio_tungstenite::tungstenite::Error::Http(r)) => assert_eq!(r.status(), 404),
-        other => panic!("a second data socket for one id: {other:?}"),
-    }
+    assert_eq!(stock_refusal(tunnel, &format!("id={id}")).await.0, 404);
     // Plain wstun has no half-close: the user closing ends the data socket.
     drop(user);
     assert_eq!(next_binary(&mut data).await, None);
@@ -297,27 +310,13 @@ async fn stock_wstun_board_through_the_tunnel_server() {
 
     // An s4t client naming another service than the port's is refused (a tunnel left over for
     // a port that now serves something else); naming the right one is fine.
-    let mut req = format!(
-        "ws://{tunnel}/?dst=127.0.0.1:{public}&uuid={board}&service={}",
+    let query = format!(
+        "dst=127.0.0.1:{public}&uuid={board}&service={}",
         uuid::Uuid::new_v4()
-    )
-    .as_str()
-    .into_client_request()
-    .unwrap();
-    req.headers_mut().insert(
-        "Sec-WebSocket-Protocol",
-        HeaderValue::from_static("tunnel-protocol"),
     );
-    let tcp = TcpStream::connect(tunnel).await.unwrap();
-    match tokio_tungstenite::client_async(req, tcp).await {
-        Err(tokio_tungstenite::tungstenite::Error::Http(r)) => {
-            assert_eq!(r.status(), 401);
-            let body =
-                String::from_utf8_lossy(r.body().as_deref().unwrap_or_default()).into_owned();
-            assert!(body.contains("is not allocated to service"), "{body}");
-        }
-        other => panic!("a control socket for another service: {other:?}"),
-    }
+    let (code, body) = stock_refusal(tunnel, &query).await;
+    assert_eq!(code, 401);
+    assert!(body.contains("is not allocated to service"), "{body}");
 
     // The board reconnects its control socket (its link flapped): the new one takes the port.
     let mut control2 = stock_socket(
@@ -359,19 +358,8 @@ async fn stock_wstun_board_through_the_tunnel_server() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     // And the board cannot take the port back on its own.
-    let mut req = format!("ws://{tunnel}/?dst=127.0.0.1:{public}&uuid={board}")
-        .as_str()
-        .into_client_request()
-        .unwrap();
-    req.headers_mut().insert(
-        "Sec-WebSocket-Protocol",
-        HeaderValue::from_static("tunnel-protocol"),
-    );
-    let tcp = TcpStream::connect(tunnel).await.unwrap();
-    match tokio_tungstenite::client_async(req, tcp).await {
-        Err(tokio_tungstenite::tungstenite::Error::Http(r)) => assert_eq!(r.status(), 401),
-        other => panic!("a control socket for a disabled port: {other:?}"),
-    }
+    let query = format!("dst=127.0.0.1:{public}&uuid={board}");
+    assert_eq!(stock_refusal(tunnel, &query).await.0, 401);
     let counters = cloud.tunnels().unwrap().counters_json();
     assert_eq!(counters["controls_refused"], 2, "{counters}");
     assert!(

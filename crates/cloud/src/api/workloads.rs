@@ -150,18 +150,7 @@ async fn remove(
     let w = find(&state, &ctx, &workload).await?;
     // Its exposed ports close and their catalogue services go first.
     for svc in state.store.workload_services(&w.uuid).await? {
-        for x in state.store.exposures_of_service(&svc.uuid).await? {
-            let b = state
-                .store
-                .board(&s4t_model::Ident::Uuid(x.board_uuid.clone()), &Scope::All)
-                .await?;
-            let closed =
-                b.status.is_connected() && state.conductor.disable_service(&b, &svc).await.is_ok();
-            if !closed {
-                state.conductor.give_back(&x).await;
-            }
-        }
-        state.store.delete_service(&svc.uuid).await?;
+        state.conductor.close_service(&svc).await?;
     }
     let replicas = state.store.delete_workload(&w.uuid).await?;
     // Online boards stop their replicas now; the others when they come back (the scheduler
