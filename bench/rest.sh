@@ -35,7 +35,7 @@ wrk_case() {
 
 start_s4t() { # NAME PORT [--database-url URL]
   local name=$1 port=$2; shift 2
-  "$BIN" cloud --data-dir "$WORK/$name" --api-addr "127.0.0.1:$port" --wamp-addr 127.0.0.1:0 --tunnel-addr 127.0.0.1:0 "$@" > "$WORK/$name.out" 2>"$WORK/$name.log" &
+  "$BIN" cloud --data-dir "$WORK/$name" --api-addr "127.0.0.1:$port" --wamp-addr 127.0.0.1:0 --tunnel-addr 127.0.0.1:0 --overlay-addr 127.0.0.1:0 "$@" > "$WORK/$name.out" 2>"$WORK/$name.log" &
   PIDS+=($!)
   for _ in $(seq 100); do [ -f "$WORK/$name/admin-token" ] && grep -q "REST API" "$WORK/$name.out" && break; sleep 0.1; done
 }

@@ -19,7 +19,7 @@ cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 
 trap cleanup EXIT
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 
-"$BIN" cloud --data-dir "$WORK/cloud" --api-addr 127.0.0.1:18960 --wamp-addr 127.0.0.1:18961 --tunnel-addr 127.0.0.1:0 \
+"$BIN" cloud --data-dir "$WORK/cloud" --api-addr 127.0.0.1:18960 --wamp-addr 127.0.0.1:18961 --tunnel-addr 127.0.0.1:0 --overlay-addr 127.0.0.1:0 \
   --wamp-ping-interval "$PING" >"$WORK/cloud.out" 2>"$WORK/cloud.log" &
 CLOUD=$!
 PIDS+=("$CLOUD")

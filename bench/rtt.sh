@@ -87,7 +87,7 @@ load_now() { cut -d' ' -f1-3 /proc/loadavg; }
 # start_cloud NAME [flags] : an s4t cloud on free ports; sets API, WAMP, HDR (token header)
 start_cloud() {
   local name=$1; shift
-  spawn "cloud-$name" "$BIN" cloud --data-dir "$WORK/cloud-$name" --api-addr 127.0.0.1:0 --wamp-addr 127.0.0.1:0 --tunnel-addr 127.0.0.1:0 "$@"
+  spawn "cloud-$name" "$BIN" cloud --data-dir "$WORK/cloud-$name" --api-addr 127.0.0.1:0 --wamp-addr 127.0.0.1:0 --tunnel-addr 127.0.0.1:0 --overlay-addr 127.0.0.1:0 "$@"
   local log=$WORK/cloud-$name.log i
   for i in $(seq 1 200); do
     grep -q "boards are given" "$log" && [ -s "$WORK/cloud-$name/admin-token" ] && break

@@ -34,7 +34,7 @@ for N in $NS; do
     continue
   fi
   WORK=$(mktemp -d)
-  "$BIN" cloud --data-dir "$WORK/cloud" --api-addr 127.0.0.1:18950 --wamp-addr 127.0.0.1:18951 --tunnel-addr 127.0.0.1:0 \
+  "$BIN" cloud --data-dir "$WORK/cloud" --api-addr 127.0.0.1:18950 --wamp-addr 127.0.0.1:18951 --tunnel-addr 127.0.0.1:0 --overlay-addr 127.0.0.1:0 \
     --wamp-ping-interval "$PING" >"$WORK/cloud.out" 2>"$WORK/cloud.log" &
   CLOUD=$!
   PIDS+=("$CLOUD")
@@ -65,7 +65,7 @@ for N in $NS; do
   SEEN=$(grep -c "boards online after" "$WORK/swarm.out")
   kill -9 "$CLOUD"; wait "$CLOUD" 2>/dev/null || true
   RESTART=$(date +%s.%N)
-  "$BIN" cloud --data-dir "$WORK/cloud" --api-addr 127.0.0.1:18950 --wamp-addr 127.0.0.1:18951 --tunnel-addr 127.0.0.1:0 \
+  "$BIN" cloud --data-dir "$WORK/cloud" --api-addr 127.0.0.1:18950 --wamp-addr 127.0.0.1:18951 --tunnel-addr 127.0.0.1:0 --overlay-addr 127.0.0.1:0 \
     --wamp-ping-interval "$PING" >>"$WORK/cloud.out" 2>>"$WORK/cloud.log" &
   CLOUD=$!
   PIDS+=("$CLOUD")

@@ -50,7 +50,7 @@ mem() { awk '/VmRSS|VmHWM/ {printf "%s %.1f MiB  ", $1, $2/1024}' "/proc/$1/stat
 # the cloud, with a public port range of its own
 BASEP=$(( 41000 + RANDOM % 2000 ))
 spawn cloud "$BIN" cloud --data-dir "$WORK/cloud" --api-addr 127.0.0.1:0 --wamp-addr 127.0.0.1:0 \
-  --tunnel-addr 127.0.0.1:0 --public-ports "$BASEP-$((BASEP + 9))"
+  --tunnel-addr 127.0.0.1:0 --overlay-addr 127.0.0.1:0 --public-ports "$BASEP-$((BASEP + 9))"
 CLOUD=$LAST
 for i in $(seq 1 200); do
   grep -q "service tunnel server on" "$WORK/cloud.log" && [ -s "$WORK/cloud/admin-token" ] && break

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test of the project on a fresh Debian machine with the Rust toolchain:
-#   1. installs what the tests need (PostgreSQL from apt; the stock python-iotronicclient 0.4.7
-#      and iotronic-lightningrod 0.5.0, each in a CPython 3.8 venv from PyPI),
+#   1. installs what the tests need: from apt, PostgreSQL and the overlay tests' network tools
+#      (iproute2, iperf3, tcpdump, ping, nftables); from PyPI, the stock python-iotronicclient
+#      0.4.7 and iotronic-lightningrod 0.5.0, each in a CPython 3.8 venv,
 #   2. starts a throw-away PostgreSQL on loopback,
 #   3. checks formatting and lints, then runs the whole suite (cargo nextest when available).
 # Every test that needs PostgreSQL or the stock client is required here: none is skipped.
@@ -12,6 +13,16 @@ echo "== PostgreSQL"
 PG_URL=$(scripts/postgres.sh start)
 trap 'scripts/postgres.sh stop' EXIT
 echo "$PG_URL"
+
+echo "== network tools for the overlay tests (iproute2, iperf3, tcpdump, ping, nftables)"
+missing=()
+for pair in ip:iproute2 iperf3:iperf3 tcpdump:tcpdump ping:iputils-ping nft:nftables; do
+  command -v "${pair%%:*}" >/dev/null 2>&1 || missing+=("${pair#*:}")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
+fi
 
 echo "== stock python-iotronicclient 0.4.7"
 IOTRONIC_CLI=$(tests/peers/setup-client.sh)

@@ -19,6 +19,7 @@
 pub mod device;
 pub mod link;
 pub mod overlay;
+pub mod overlay_link;
 pub mod plugins;
 pub mod services;
 pub mod settings;

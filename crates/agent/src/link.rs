@@ -179,7 +179,13 @@ async fn run(
         None => None,
     };
     let overlay = match &config.data_dir {
-        Some(d) => Some(Arc::new(Overlay::open(d).await)),
+        Some(d) => match Overlay::open(d, client_config(&config, board_link::REALM, None)).await {
+            Ok(o) => Some(Arc::new(o)),
+            Err(e) => {
+                tracing::error!(error = %e, "overlay ports unavailable");
+                None
+            }
+        },
         None => None,
     };
     if let Some(p) = &plugins {

@@ -1,9 +1,11 @@
 //! Overlay ports on the board (s4t extension): the TAP interface of each port the cloud creates,
-//! with the port's MAC, address and MTU, up while the port exists and gone with it.
+//! with the port's MAC, address and MTU, up while the port exists and gone with it, joined to
+//! the port's network by an encrypted tunnel to the cloud's hub ([`crate::overlay_link`]).
 //!
-//! Only the interface is built so far: no frame leaves it yet (the encrypted tunnel to the
-//! cloud's hub comes next). Ports are kept in `overlay.json` and their interfaces made again
-//! when the agent starts.
+//! The board's overlay key pair is kept in `overlay.key`; its public half goes back to the
+//! cloud in the reply to `OverlayPortAdd`, over the authenticated board link, and the hub's key
+//! comes in the call. Ports are kept in `overlay.json` and their interfaces and tunnels made
+//! again when the agent starts.
 
 use std::collections::HashMap;
 use std::net::Ipv4Addr;
@@ -14,6 +16,7 @@ use tokio::sync::Mutex;
 
 use s4t_model::board_link::WampMessage;
 
+use crate::overlay_link::{HubSpec, Link, LinkStatus};
 use crate::plugins::conf::write_atomically;
 
 /// The overlay procedures a board registers.
@@ -28,6 +31,9 @@ struct PortSpec {
     ip: Ipv4Addr,
     prefix: u8,
     mtu: u16,
+    /// Where the tunnel goes; `None` from a cloud that runs no hub (the interface then carries
+    /// nothing).
+    hub: Option<HubSpec>,
 }
 
 impl PortSpec {
@@ -65,13 +71,20 @@ impl PortSpec {
             .as_u64()
             .filter(|m| (576..=9000).contains(m))
             .ok_or("mtu must be from 576 to 9000")? as u16;
+        let hub = match v.get("hub") {
+            None | Some(Value::Null) => None,
+            Some(h) => Some(HubSpec::read(h)?),
+        };
+        let uuid = text("uuid")?;
+        uuid::Uuid::parse_str(&uuid).map_err(|_| format!("uuid {uuid:?} is not a UUID"))?;
         Ok(PortSpec {
-            uuid: text("uuid")?,
+            uuid,
             vif,
             mac,
             ip,
             prefix,
             mtu,
+            hub,
         })
     }
 }
@@ -79,22 +92,28 @@ impl PortSpec {
 struct Port {
     spec: PortSpec,
     doc: Value,
-    /// The TAP: open while the port exists (closing it removes the interface).
-    _device: tun_rs::AsyncDevice,
+    /// The tunnel, which holds the TAP open (closing it removes the interface).
+    link: Link,
 }
 
 /// This board's overlay ports.
 pub struct Overlay {
     file: PathBuf,
     ports: Mutex<HashMap<String, Port>>,
+    key: std::sync::Arc<crate::overlay_link::Keypair>,
+    dial: s4t_wamp::ClientConfig,
 }
 
 impl Overlay {
-    /// Ports kept in `dir/overlay.json`; their interfaces are made again now.
-    pub async fn open(dir: &Path) -> Overlay {
+    /// Ports kept in `dir/overlay.json`; their interfaces and tunnels are made again now.
+    /// `dial` says how to reach the cloud (TLS roots, local address) for the WebSocket path.
+    pub async fn open(dir: &Path, dial: s4t_wamp::ClientConfig) -> Result<Overlay, String> {
+        let key = crate::overlay_link::Keypair::load_or_create(&dir.join("overlay.key"))?;
         let o = Overlay {
             file: dir.join("overlay.json"),
             ports: Mutex::new(HashMap::new()),
+            key: std::sync::Arc::new(key),
+            dial,
         };
         let kept = std::fs::read(&o.file)
             .ok()
@@ -106,7 +125,7 @@ impl Overlay {
                 tracing::error!(port = %uuid, error = %e, "overlay port not restored");
             }
         }
-        o
+        Ok(o)
     }
 
     /// Answers an overlay procedure.
@@ -114,7 +133,9 @@ impl Overlay {
         let arg = data.first().cloned().unwrap_or(Value::Null);
         match method {
             "OverlayPortAdd" => match self.add(arg).await {
-                Ok(vif) => WampMessage::success(json!({"vif": vif})),
+                Ok(vif) => WampMessage::success(
+                    json!({"vif": vif, "public_key": self.key.public_base64()}),
+                ),
                 Err(e) => WampMessage::error(format!("OverlayPortAdd: {e}")),
             },
             "OverlayPortRemove" => {
@@ -134,7 +155,13 @@ impl Overlay {
                 let ports = self.ports.lock().await;
                 let mut list: Vec<Value> = ports
                     .values()
-                    .map(|p| json!({"uuid": p.spec.uuid, "vif": p.spec.vif, "ip": p.spec.ip.to_string(), "tunnel": "down"}))
+                    .map(|p| {
+                        let mut v = json!({"uuid": p.spec.uuid, "vif": p.spec.vif, "ip": p.spec.ip.to_string()});
+                        if let (Value::Object(m), Value::Object(link)) = (&mut v, p.link.status().to_json()) {
+                            m.extend(link);
+                        }
+                        v
+                    })
                     .collect();
                 list.sort_by(|a, b| a["uuid"].as_str().cmp(&b["uuid"].as_str()));
                 WampMessage::success(json!({"ports": list}))
@@ -163,14 +190,15 @@ impl Overlay {
             .map_err(|e| format!("cannot create TAP interface {}: {e}", spec.vif))?;
         let vif = spec.vif.clone();
         tracing::info!(port = %spec.uuid, %vif, ip = %spec.ip, "overlay interface up");
-        ports.insert(
-            spec.uuid.clone(),
-            Port {
-                spec,
-                doc,
-                _device: device,
-            },
+        let port_id = uuid::Uuid::parse_str(&spec.uuid).expect("checked when read");
+        let link = Link::start(
+            device,
+            port_id,
+            spec.hub.clone(),
+            self.key.clone(),
+            self.dial.clone(),
         );
+        ports.insert(spec.uuid.clone(), Port { spec, doc, link });
         drop(ports);
         self.save().await;
         Ok(vif)
@@ -192,6 +220,11 @@ impl Overlay {
         if let Err(e) = write_atomically(&self.file, &bytes) {
             tracing::error!(error = %e, "overlay.json not written");
         }
+    }
+
+    /// How a port's tunnel stands (for tests and status).
+    pub async fn link_status(&self, port: &str) -> Option<LinkStatus> {
+        self.ports.lock().await.get(port).map(|p| p.link.status())
     }
 
     /// Removes every interface (the agent stops; `overlay.json` keeps the ports).

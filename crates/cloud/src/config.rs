@@ -49,6 +49,12 @@ pub struct CloudConfig {
     /// The operator's PEM certificate chain and key for the front; `None`: the cloud's own CA
     /// (`data_dir/webservice-ca.pem`).
     pub https_cert: Option<(PathBuf, PathBuf)>,
+    /// Where the overlay network hub listens for boards' encrypted tunnels (UDP); `None` runs
+    /// none (ports on s4t networks then carry no traffic).
+    pub overlay_addr: Option<String>,
+    /// The `HOST:PORT` boards are told to reach the hub at; `None`: the hub's address, or the
+    /// host of the board's WAMP URL when the hub listens on every interface.
+    pub overlay_public_addr: Option<String>,
     /// How long a board may be offline before its workload replicas move elsewhere.
     pub workload_grace: Duration,
     /// How often the workload scheduler runs.
@@ -79,6 +85,8 @@ impl CloudConfig {
             https_addr: None,
             http_addr: None,
             https_cert: None,
+            overlay_addr: None,
+            overlay_public_addr: None,
             workload_grace: Duration::from_secs(60),
             workload_interval: Duration::from_secs(2),
         }

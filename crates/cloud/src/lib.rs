@@ -16,6 +16,7 @@ pub mod conductor;
 pub mod config;
 pub mod front;
 pub mod gateway;
+pub mod hub;
 pub mod openapi;
 pub mod rollout;
 pub mod scheduler;
@@ -42,6 +43,8 @@ pub struct RunningCloud {
     pub wamp_addr: Option<SocketAddr>,
     /// Where the service tunnel server listens, when it runs.
     pub tunnel_addr: Option<SocketAddr>,
+    /// Where the overlay network hub listens (UDP), when it runs.
+    pub overlay_addr: Option<SocketAddr>,
     /// Where the webservice front listens (https, http), when it runs.
     pub https_addr: Option<SocketAddr>,
     pub http_addr: Option<SocketAddr>,
@@ -141,10 +144,28 @@ impl RunningCloud {
                 (Some(gw), Some(bound))
             }
         };
+        let mut front_tasks_early = Vec::new();
         let mut conductor = match &gateway {
             Some(gw) => conductor::Conductor::with_link(store.clone(), Arc::new(gw.clone())),
             None => conductor::Conductor::new(store.clone()),
         };
+        let (mut hub, mut overlay_addr) = (None, None);
+        if let Some(addr) = config.overlay_addr.clone() {
+            let h = hub::Hub::bind(store.clone(), &config.data_dir, &addr)
+                .await
+                .map_err(|source| StartError::Listen {
+                    addr: format!("{addr} (UDP)"),
+                    source,
+                })?;
+            let bound = h.local_addr().map_err(|source| StartError::Listen {
+                addr: addr.clone(),
+                source,
+            })?;
+            tracing::info!(overlay_addr = %bound, public_key = %h.public_key(), "overlay network hub listening");
+            front_tasks_early.push(tokio::spawn(h.clone().run()));
+            overlay_addr = Some(bound);
+            hub = Some(h);
+        }
         let mut tunnel_addr = None;
         let mut tunnels = None;
         if let Some(addr) = config.tunnel_addr.clone() {
@@ -167,12 +188,15 @@ impl RunningCloud {
             };
             let url = config.tunnel_url(bound);
             tracing::info!(tunnel_addr = %bound, %url, ports = ?config.public_ports, "service tunnel server listening");
+            if let Some(h) = &hub {
+                server.set_overlay(h.clone());
+            }
             let task = tokio::spawn(server.clone().serve(listener, tls));
             conductor = conductor.with_tunnels(server.clone(), url);
             tunnel_addr = Some(bound);
             tunnels = Some((server, task));
         }
-        let (mut https_addr, mut http_addr, mut front_tasks) = (None, None, Vec::new());
+        let (mut https_addr, mut http_addr, mut front_tasks) = (None, None, front_tasks_early);
         if let Some(addr) = config.https_addr.clone() {
             if tunnels.is_none() {
                 return Err(StartError::Front(
@@ -220,6 +244,7 @@ impl RunningCloud {
         }
         let mut state = api::AppState::with_conductor(store.clone(), Arc::new(config), conductor);
         state.scheduler = scheduler;
+        state.hub = hub;
         let app = api::service(state);
         let (shutdown, mut rx) = watch::channel(false);
         let server = tokio::spawn(async move {
@@ -234,6 +259,7 @@ impl RunningCloud {
             api_addr,
             wamp_addr,
             tunnel_addr,
+            overlay_addr,
             tunnels,
             https_addr,
             http_addr,

@@ -373,7 +373,7 @@ fn port_paths() -> Value {
         },
         "/v1/boards/{board}/ports": {
             "get": op("List the ports of a board").ok(list_of("ports", "BoardPort"), SHOW),
-            "put": op("Attach a board to an s4t network: a port with an address, a MAC and an interface name (the board side is not built yet)")
+            "put": op("Attach a board to an s4t network: a port with an address, a MAC and an interface name; the board makes the TAP and joins the network through an encrypted tunnel to the cloud's hub")
                 .body("PortAttachment")
                 .created("Port", OPERATE),
         },
@@ -391,6 +391,16 @@ fn port_paths() -> Value {
         "/v1/networks/{network}": {
             "get": Op::new("networks", "Show a network, with its addresses used and free").extension().ok(schema_ref("Network"), SHOW),
             "delete": Op::new("networks", "Delete a network no port uses").extension().no_content(WRITE),
+        },
+        "/v1/overlay": {
+            "get": Op::new("networks", "The overlay hub as it runs: public key, address, sessions, learnt addresses per network, counters")
+                .extension()
+                .ok(json!({"type": "object"}), SHOW),
+        },
+        "/v1/metrics": {
+            "get": Op::new("networks", "Counters of the overlay hub and the tunnel server in the Prometheus text format (also at /metrics; the token may come as Authorization: Bearer)")
+                .extension()
+                .ok(json!({"type": "string"}), SHOW),
         },
     })
 }
@@ -891,6 +901,7 @@ fn resource_schemas() -> Value {
             "network": nullable(string()),
             "ip": nullable(string()),
             "links": links(),
+            "status": {"type": "object", "description": "Ports on s4t networks: whether the board's tunnel to the hub is up (tunnel, transport, endpoint, last_handshake, bytes and frames from and to the board), or why it is down"},
         })),
         "BoardPort": resource(json!({
             "uuid": uuid(),
@@ -898,6 +909,7 @@ fn resource_schemas() -> Value {
             "MAC_add": string(),
             "ip": nullable(string()),
             "network": nullable(string()),
+            "status": {"type": "object", "description": "Ports on s4t networks: whether the board's tunnel to the hub is up (tunnel, transport, endpoint, last_handshake, bytes and frames from and to the board), or why it is down"},
         })),
         "Request": resource(json!({
             "uuid": uuid(),

@@ -104,6 +104,8 @@ struct Inner {
     pending: Mutex<HashMap<Uuid, Pending>>,
     serial: AtomicU64,
     counters: TunnelCounters,
+    /// The overlay hub whose WebSocket fallback is served on `/overlay`.
+    overlay: std::sync::OnceLock<crate::hub::Hub>,
 }
 
 /// The tunnel server. Cheap to clone.
@@ -131,8 +133,14 @@ impl TunnelServer {
                 pending: Mutex::new(HashMap::new()),
                 serial: AtomicU64::new(1),
                 counters: TunnelCounters::default(),
+                overlay: std::sync::OnceLock::new(),
             }),
         }
+    }
+
+    /// Serves the overlay hub's WebSocket fallback on [`crate::hub::WS_PATH`].
+    pub fn set_overlay(&self, hub: crate::hub::Hub) {
+        let _ = self.inner.overlay.set(hub);
     }
 
     pub fn config(&self) -> &TunnelConfig {
@@ -148,6 +156,49 @@ impl TunnelServer {
         axum::Router::new()
             .fallback(handle)
             .with_state(self.clone())
+    }
+
+    /// Hands an upgrade on `/overlay` to the hub: the board's frames, when UDP cannot pass.
+    /// The sealed packets authenticate themselves, so no credential is asked here.
+    fn overlay(&self, mut req: Request) -> Response {
+        let Some(hub) = self.inner.overlay.get().cloned() else {
+            return plain(
+                StatusCode::NOT_FOUND,
+                "this cloud runs no overlay hub (--overlay-addr)",
+            );
+        };
+        let offered = req
+            .headers()
+            .get(header::SEC_WEBSOCKET_PROTOCOL)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default();
+        if !offered
+            .split(',')
+            .any(|p| p.trim() == crate::hub::WS_SUBPROTOCOL)
+        {
+            return plain(
+                StatusCode::BAD_REQUEST,
+                format!(
+                    "offer the WebSocket subprotocol {} (Sec-WebSocket-Protocol)",
+                    crate::hub::WS_SUBPROTOCOL
+                ),
+            );
+        }
+        let peer = req
+            .extensions()
+            .get::<axum::extract::ConnectInfo<SocketAddr>>()
+            .map(|c| c.0)
+            .unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0)));
+        let (response, on_upgrade) = match accept(&mut req, crate::hub::WS_SUBPROTOCOL) {
+            Ok(r) => r,
+            Err(why) => return plain(StatusCode::BAD_REQUEST, why),
+        };
+        tokio::spawn(async move {
+            if let Some(ws) = upgraded(on_upgrade).await {
+                hub.serve_websocket(ws, peer).await;
+            }
+        });
+        response
     }
 
     /// Whether a board's control socket holds `port` open.
@@ -238,6 +289,7 @@ async fn serve_http<S>(io: S, app: axum::Router, peer: SocketAddr)
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
+    let app = app.layer(axum::Extension(axum::extract::ConnectInfo(peer)));
     let service = hyper_util::service::TowerToHyperService::new(app);
     let conn = hyper::server::conn::http1::Builder::new()
         .timer(hyper_util::rt::TokioTimer::new())
@@ -333,6 +385,9 @@ async fn handle(State(server): State<TunnelServer>, mut req: Request) -> Respons
             StatusCode::OK,
             "s4t tunnel server is running (wstun protocol).\n",
         );
+    }
+    if req.uri().path() == crate::hub::WS_PATH {
+        return server.overlay(req);
     }
     let kind = match wstun::classify(req.uri().query()) {
         Ok(k) => k,

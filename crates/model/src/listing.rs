@@ -207,6 +207,7 @@ pub mod specs {
             "network",
             "ip",
             "links",
+            "status",
             "created_at",
             "updated_at",
         ],

@@ -91,6 +91,15 @@ pub struct TunnelArgs {
     /// The PEM private key of --https-cert.
     #[arg(long, requires = "https_cert")]
     https_key: Option<std::path::PathBuf>,
+    /// Where the overlay network hub listens for boards' encrypted tunnels (UDP). Ports on s4t
+    /// networks carry frames through it; boards fall back to the tunnel server's `/overlay`
+    /// WebSocket when UDP cannot pass. `off`: no hub.
+    #[arg(long, default_value = "127.0.0.1:8814")]
+    overlay_addr: String,
+    /// HOST:PORT boards are told to send overlay packets to (default: --overlay-addr, or the
+    /// host of the WAMP URL with the hub's port when the hub listens on 0.0.0.0).
+    #[arg(long)]
+    overlay_public_addr: Option<String>,
     /// Seconds a board may stay offline before its workload replicas move to other boards
     /// (boards stop replicas themselves once cut off this long).
     #[arg(long, default_value_t = 60.0)]
@@ -112,6 +121,8 @@ impl TunnelArgs {
         config.public_host = self.public_host;
         config.tunnel_idle_timeout = (self.tunnel_idle_timeout > 0)
             .then(|| std::time::Duration::from_secs(self.tunnel_idle_timeout));
+        config.overlay_addr = (self.overlay_addr != "off").then_some(self.overlay_addr);
+        config.overlay_public_addr = self.overlay_public_addr;
         config.https_addr = self.https_addr;
         config.http_addr = self.http_addr;
         config.https_cert = self.https_cert.zip(self.https_key);
@@ -229,6 +240,9 @@ pub async fn cloud(args: CloudArgs) -> anyhow::Result<()> {
     }
     if let Some(addr) = running.tunnel_addr {
         say(&format!("s4t cloud: service tunnel server on {addr}"));
+    }
+    if let Some(addr) = running.overlay_addr {
+        say(&format!("s4t cloud: overlay network hub on udp://{addr}"));
     }
     if let Some(addr) = running.https_addr {
         say(&format!(

@@ -2,8 +2,9 @@
 //! network namespace (root, `ip netns`, a veth to the cloud): a network created, ports on it get
 //! an address from its range, a locally administered MAC and a 15-character interface name; the
 //! board makes a real TAP interface with them (checked in its namespace) and removes it with the
-//! port; the network cannot go while ports use it; deleting a port frees its address. (The
-//! encrypted tunnel between boards is not built yet: the port says so.)
+//! port; the network cannot go while ports use it; deleting a port frees its address. (This
+//! cloud's hub is on loopback, out of the board's reach, so the tunnel stays down; the data
+//! plane is tested in `overlay.rs`.)
 
 use std::process::Command;
 use std::time::{Duration, Instant};

@@ -47,6 +47,8 @@ fn start_cloud_once(extra: &[&str]) -> Cloud {
             "127.0.0.1:0",
             "--tunnel-addr",
             "127.0.0.1:0",
+            "--overlay-addr",
+            "127.0.0.1:0",
             "--data-dir",
         ])
         .arg(&dir)

@@ -54,7 +54,12 @@ async fn stock_lightning_rod_registers_and_answers() {
         .arg(dir.join("cloud"))
         .args(["--api-addr", &format!("127.0.0.1:{api_port}")])
         .args(["--wamp-addr", &format!("127.0.0.1:{wamp_port}")])
-        .args(["--tunnel-addr", "127.0.0.1:0"])
+        .args([
+            "--tunnel-addr",
+            "127.0.0.1:0",
+            "--overlay-addr",
+            "127.0.0.1:0",
+        ])
         .arg("--allow-anonymous-boards")
         .stdout(Stdio::piped())
         .stderr(Stdio::null())

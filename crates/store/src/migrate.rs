@@ -45,6 +45,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "networks",
         sql: include_str!("../migrations/0006_networks.sql"),
     },
+    Migration {
+        version: 7,
+        name: "overlay keys",
+        sql: include_str!("../migrations/0007_overlay_keys.sql"),
+    },
 ];
 
 fn render(sql: &str, dialect: Dialect) -> String {

@@ -48,6 +48,17 @@ fn decode(row: &AnyRow) -> Result<Network> {
     })
 }
 
+/// What the overlay hub needs to know about a port to admit its tunnel.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OverlayPeer {
+    pub port_uuid: String,
+    pub board_uuid: String,
+    pub network_uuid: String,
+    pub mtu: i64,
+    /// The board's overlay key (base64), once the board has reported one.
+    pub public_key: Option<String>,
+}
+
 /// What a new port needs besides its address.
 #[derive(Debug, Clone)]
 pub struct NewPort {
@@ -127,6 +138,45 @@ impl Store {
             return Err(StoreError::not_found("Network", uuid));
         }
         Ok(())
+    }
+
+    /// Records the overlay public key (base64) a board reported over its authenticated link.
+    pub async fn set_board_overlay_key(&self, board_uuid: &str, key: &str) -> Result<()> {
+        let done = sqlx::query("UPDATE boards SET overlay_key = $1 WHERE uuid = $2")
+            .bind(key)
+            .bind(board_uuid)
+            .execute(self.writer())
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound {
+                kind: "Board",
+                id: board_uuid.to_string(),
+            });
+        }
+        Ok(())
+    }
+
+    /// The port on an s4t network with this uuid, with its board's key; `None` when there is no
+    /// such port (deleted, or not on an s4t network).
+    pub async fn overlay_peer(&self, port_uuid: &str) -> Result<Option<OverlayPeer>> {
+        let row = sqlx::query(
+            "SELECT p.uuid, p.board_uuid, n.uuid, n.mtu, b.overlay_key FROM ports_on_boards p \
+             JOIN networks n ON n.uuid = p.network JOIN boards b ON b.uuid = p.board_uuid \
+             WHERE p.uuid = $1",
+        )
+        .bind(port_uuid)
+        .fetch_optional(self.pool())
+        .await?;
+        row.map(|r| {
+            Ok(OverlayPeer {
+                port_uuid: r.try_get(0)?,
+                board_uuid: r.try_get(1)?,
+                network_uuid: r.try_get(2)?,
+                mtu: r.try_get(3)?,
+                public_key: r.try_get(4)?,
+            })
+        })
+        .transpose()
     }
 
     /// Creates a port on a network with a free address of it, in one transaction (a lost race

@@ -1075,7 +1075,26 @@ async fn networks_allocate_addresses_once(s: Store) {
     let again = s.create_network_port(&n, &new_port(9), || 0).await.unwrap();
     assert_eq!(again.ip.as_deref(), Some("10.9.0.4"));
     assert_eq!(again.network.as_deref(), Some(n.uuid.as_str()));
+    // The hub's view of a port: its network and MTU, and its board's key once reported.
+    let peer = s.overlay_peer(&again.uuid).await.unwrap().unwrap();
+    assert_eq!(
+        (
+            peer.board_uuid.as_str(),
+            peer.network_uuid.as_str(),
+            peer.mtu,
+            peer.public_key
+        ),
+        (b.uuid.as_str(), n.uuid.as_str(), 1380, None)
+    );
+    s.set_board_overlay_key(&b.uuid, "a2V5").await.unwrap();
+    let peer = s.overlay_peer(&again.uuid).await.unwrap().unwrap();
+    assert_eq!(peer.public_key.as_deref(), Some("a2V5"));
+    assert!(matches!(
+        s.set_board_overlay_key("no-such-board", "a2V5").await,
+        Err(StoreError::NotFound { .. })
+    ));
     s.delete_board(&b.uuid).await.unwrap();
+    assert_eq!(s.overlay_peer(&again.uuid).await.unwrap(), None);
     assert_eq!(s.network_addresses_used(&n.uuid).await.unwrap(), 0);
     s.delete_network(&n.uuid).await.unwrap();
     assert!(matches!(

@@ -15,7 +15,7 @@ fn main() {
     let size: usize = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(1380);
     let (board_priv, board_pub) = generate_keypair();
     let (cloud_priv, cloud_pub) = generate_keypair();
-    let (init, hello) = Initiator::start(&board_priv, &cloud_pub, 1).unwrap();
+    let (init, hello) = Initiator::start(&board_priv, &cloud_pub, 1, &uuid::Uuid::nil()).unwrap();
     let accepted = respond(&cloud_priv, &board_pub, &hello, 2, None).unwrap();
     let (cloud, reply) = (accepted.session, accepted.reply);
     let board = init.finish(&reply).unwrap();

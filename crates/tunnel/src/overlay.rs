@@ -44,6 +44,25 @@ pub enum OverlayError {
     StaleHandshake,
 }
 
+/// Socket buffers of the overlay's UDP sockets: bursts of a TCP stream in the overlay are
+/// absorbed instead of overflowing the default ~200 KiB (each loss halves TCP's window).
+pub const UDP_BUFFER: usize = 4 << 20;
+
+/// Prepares an overlay UDP socket: large buffers ([`UDP_BUFFER`]; beyond the system maximum
+/// when allowed), and IPv4 fragmentation allowed (IP_PMTUDISC_DONT), so that a sealed frame
+/// larger than the underlay's path MTU arrives in pieces instead of being lost.
+pub fn prepare_udp_socket(socket: &impl std::os::fd::AsFd) -> std::io::Result<()> {
+    use rustix::net::sockopt;
+    if sockopt::set_socket_recv_buffer_size_force(socket, UDP_BUFFER).is_err() {
+        sockopt::set_socket_recv_buffer_size(socket, UDP_BUFFER)?;
+    }
+    if sockopt::set_socket_send_buffer_size_force(socket, UDP_BUFFER).is_err() {
+        sockopt::set_socket_send_buffer_size(socket, UDP_BUFFER)?;
+    }
+    sockopt::set_ip_mtu_discover(socket, sockopt::Ipv4PathMtuDiscovery::DONT)
+        .map_err(std::io::Error::from)
+}
+
 fn params() -> snow::params::NoiseParams {
     NOISE_PARAMS
         .parse()
@@ -58,6 +77,33 @@ pub fn generate_keypair() -> (Vec<u8>, Vec<u8>) {
     (k.private, k.public)
 }
 
+/// What kind of packet this is, from its first byte.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Initiation,
+    Response,
+    Data,
+}
+
+/// The kind of a packet; `None` for anything else (dropped unanswered).
+pub fn kind(packet: &[u8]) -> Option<Kind> {
+    match *packet.first()? {
+        INIT => Some(Kind::Initiation),
+        RESPONSE => Some(Kind::Response),
+        DATA => Some(Kind::Data),
+        _ => None,
+    }
+}
+
+/// The initiator's index in a handshake response, which names the handshake it answers.
+pub fn response_receiver(packet: &[u8]) -> Option<u32> {
+    (packet.len() >= 9 && packet[0] == RESPONSE)
+        .then(|| u32::from_be_bytes(packet[5..9].try_into().unwrap()))
+}
+
+/// Initiation payload: timestamp, index, the port the session is for.
+const INIT_PAYLOAD: usize = 8 + 4 + 16;
+
 /// The initiator (board) side of a handshake in progress.
 pub struct Initiator {
     state: HandshakeState,
@@ -65,17 +111,19 @@ pub struct Initiator {
 }
 
 impl Initiator {
-    /// Starts a handshake to the responder whose public key is `remote_public`; the packet to
-    /// send. `index` names this session in the responder's data packets.
+    /// Starts a handshake to the responder whose public key is `remote_public`, for the overlay
+    /// port `port`; the packet to send. `index` names this session in the responder's data
+    /// packets.
     pub fn start(
         local_private: &[u8],
         remote_public: &[u8],
         index: u32,
+        port: &uuid::Uuid,
     ) -> Result<(Initiator, Vec<u8>), OverlayError> {
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos() as u64);
-        Initiator::start_at(local_private, remote_public, index, now)
+        Initiator::start_at(local_private, remote_public, index, port, now)
     }
 
     /// [`Initiator::start`] with the timestamp given (nanoseconds; must grow between
@@ -84,6 +132,7 @@ impl Initiator {
         local_private: &[u8],
         remote_public: &[u8],
         index: u32,
+        port: &uuid::Uuid,
         timestamp: u64,
     ) -> Result<(Initiator, Vec<u8>), OverlayError> {
         let mut state = Builder::new(params())
@@ -93,6 +142,7 @@ impl Initiator {
             .map_err(|_| OverlayError::Handshake)?;
         let mut payload = timestamp.to_be_bytes().to_vec();
         payload.extend_from_slice(&index.to_be_bytes());
+        payload.extend_from_slice(port.as_bytes());
         let mut msg = vec![0u8; 256];
         let n = state
             .write_message(&payload, &mut msg)
@@ -102,6 +152,11 @@ impl Initiator {
         packet.extend_from_slice(&index.to_be_bytes());
         packet.extend_from_slice(&msg[..n]);
         Ok((Initiator { state, index }, packet))
+    }
+
+    /// This handshake's index (the responder's answer names it).
+    pub fn index(&self) -> u32 {
+        self.index
     }
 
     /// Completes the handshake with the responder's answer.
@@ -134,9 +189,87 @@ pub struct Accepted {
     pub timestamp: u64,
 }
 
-/// Answers a handshake initiation. `expected_public` is the initiator's pinned key: any other
-/// key is refused even when the handshake itself is sound. An initiation whose timestamp is not
-/// above `newer_than` (the last one accepted from this peer) is a replay and is refused.
+/// A handshake initiation decrypted by the responder, not yet accepted: it tells who claims to
+/// be sending it (the static key) and for which port, so the responder can look up the key it
+/// expects for that port before answering.
+pub struct Initiation {
+    state: HandshakeState,
+    remote_index: u32,
+    timestamp: u64,
+    /// The overlay port the initiator asks a session for.
+    pub port: uuid::Uuid,
+    /// The initiator's static public key (authenticated by the handshake).
+    pub remote_public: Vec<u8>,
+}
+
+impl Initiation {
+    /// Decrypts an initiation addressed to the key `local_private`.
+    pub fn open(local_private: &[u8], packet: &[u8]) -> Result<Initiation, OverlayError> {
+        if packet.len() < 5 || packet[0] != INIT {
+            return Err(OverlayError::Malformed);
+        }
+        let remote_index = u32::from_be_bytes(packet[1..5].try_into().unwrap());
+        let mut state = Builder::new(params())
+            .local_private_key(local_private)
+            .and_then(|b| b.build_responder())
+            .map_err(|_| OverlayError::Handshake)?;
+        let mut scratch = vec![0u8; packet.len()];
+        let n = state
+            .read_message(&packet[5..], &mut scratch)
+            .map_err(|_| OverlayError::Handshake)?;
+        if n != INIT_PAYLOAD || scratch[8..12] != packet[1..5] {
+            return Err(OverlayError::Handshake);
+        }
+        let remote_public = state
+            .get_remote_static()
+            .ok_or(OverlayError::Handshake)?
+            .to_vec();
+        Ok(Initiation {
+            remote_index,
+            timestamp: u64::from_be_bytes(scratch[..8].try_into().unwrap()),
+            port: uuid::Uuid::from_bytes(scratch[12..28].try_into().unwrap()),
+            remote_public,
+            state,
+        })
+    }
+
+    /// Answers the initiation when its key is `expected_public` (the key pinned for its port)
+    /// and its timestamp is above `newer_than` (the last one accepted from this peer: anything
+    /// else is a replay). `index` names the new session in the initiator's data packets.
+    pub fn accept(
+        mut self,
+        expected_public: &[u8],
+        newer_than: Option<u64>,
+        index: u32,
+    ) -> Result<Accepted, OverlayError> {
+        if self.remote_public != expected_public {
+            return Err(OverlayError::UnknownPeer);
+        }
+        if newer_than.is_some_and(|last| self.timestamp <= last) {
+            return Err(OverlayError::StaleHandshake);
+        }
+        let mut indices = index.to_be_bytes().to_vec();
+        indices.extend_from_slice(&self.remote_index.to_be_bytes());
+        let mut msg = vec![0u8; 256];
+        let n = self
+            .state
+            .write_message(&indices, &mut msg)
+            .map_err(|_| OverlayError::Handshake)?;
+        let mut reply = Vec::with_capacity(9 + n);
+        reply.push(RESPONSE);
+        reply.extend_from_slice(&index.to_be_bytes());
+        reply.extend_from_slice(&self.remote_index.to_be_bytes());
+        reply.extend_from_slice(&msg[..n]);
+        Ok(Accepted {
+            session: Session::from_handshake(self.state, index, self.remote_index)?,
+            reply,
+            timestamp: self.timestamp,
+        })
+    }
+}
+
+/// Answers a handshake initiation in one step: [`Initiation::open`] then
+/// [`Initiation::accept`]. The port it names is not checked here.
 pub fn respond(
     local_private: &[u8],
     expected_public: &[u8],
@@ -144,44 +277,7 @@ pub fn respond(
     index: u32,
     newer_than: Option<u64>,
 ) -> Result<Accepted, OverlayError> {
-    if packet.len() < 5 || packet[0] != INIT {
-        return Err(OverlayError::Malformed);
-    }
-    let remote_index = u32::from_be_bytes(packet[1..5].try_into().unwrap());
-    let mut state = Builder::new(params())
-        .local_private_key(local_private)
-        .and_then(|b| b.build_responder())
-        .map_err(|_| OverlayError::Handshake)?;
-    let mut scratch = vec![0u8; packet.len()];
-    let n = state
-        .read_message(&packet[5..], &mut scratch)
-        .map_err(|_| OverlayError::Handshake)?;
-    if state.get_remote_static() != Some(expected_public) {
-        return Err(OverlayError::UnknownPeer);
-    }
-    if n != 12 || scratch[8..12] != packet[1..5] {
-        return Err(OverlayError::Handshake);
-    }
-    let timestamp = u64::from_be_bytes(scratch[..8].try_into().unwrap());
-    if newer_than.is_some_and(|last| timestamp <= last) {
-        return Err(OverlayError::StaleHandshake);
-    }
-    let mut indices = index.to_be_bytes().to_vec();
-    indices.extend_from_slice(&remote_index.to_be_bytes());
-    let mut msg = vec![0u8; 256];
-    let n = state
-        .write_message(&indices, &mut msg)
-        .map_err(|_| OverlayError::Handshake)?;
-    let mut reply = Vec::with_capacity(9 + n);
-    reply.push(RESPONSE);
-    reply.extend_from_slice(&index.to_be_bytes());
-    reply.extend_from_slice(&remote_index.to_be_bytes());
-    reply.extend_from_slice(&msg[..n]);
-    Ok(Accepted {
-        session: Session::from_handshake(state, index, remote_index)?,
-        reply,
-        timestamp,
-    })
+    Initiation::open(local_private, packet)?.accept(expected_public, newer_than, index)
 }
 
 /// An established session: seals frames for the peer, opens the peer's.
@@ -327,10 +423,12 @@ impl ReplayWindow {
 mod tests {
     use super::*;
 
+    const PORT: uuid::Uuid = uuid::Uuid::from_u128(0x0123_4567_89ab_cdef_0123_4567_89ab_cdef);
+
     fn pair() -> (Session, Session) {
         let (board_priv, board_pub) = generate_keypair();
         let (cloud_priv, cloud_pub) = generate_keypair();
-        let (init, hello) = Initiator::start(&board_priv, &cloud_pub, 7).unwrap();
+        let (init, hello) = Initiator::start(&board_priv, &cloud_pub, 7, &PORT).unwrap();
         let Accepted {
             session: cloud,
             reply,
@@ -386,7 +484,7 @@ mod tests {
         let (cloud_priv, cloud_pub) = generate_keypair();
         let (_, expected) = generate_keypair();
         let (intruder_priv, _) = generate_keypair();
-        let (_, hello) = Initiator::start(&intruder_priv, &cloud_pub, 1).unwrap();
+        let (_, hello) = Initiator::start(&intruder_priv, &cloud_pub, 1, &PORT).unwrap();
         assert_eq!(
             respond(&cloud_priv, &expected, &hello, 2, None).err(),
             Some(OverlayError::UnknownPeer)
@@ -394,7 +492,7 @@ mod tests {
         // A board that pinned the wrong cloud key cannot finish.
         let (board_priv, board_pub) = generate_keypair();
         let (_, not_the_cloud) = generate_keypair();
-        let (_, hello) = Initiator::start(&board_priv, &not_the_cloud, 1).unwrap();
+        let (_, hello) = Initiator::start(&board_priv, &not_the_cloud, 1, &PORT).unwrap();
         assert_eq!(
             respond(&cloud_priv, &board_pub, &hello, 2, None).err(),
             Some(OverlayError::Handshake)
@@ -405,7 +503,7 @@ mod tests {
     fn handshakes_cannot_be_replayed_or_rerouted() {
         let (board_priv, board_pub) = generate_keypair();
         let (cloud_priv, cloud_pub) = generate_keypair();
-        let (_, first) = Initiator::start_at(&board_priv, &cloud_pub, 5, 1_000).unwrap();
+        let (_, first) = Initiator::start_at(&board_priv, &cloud_pub, 5, &PORT, 1_000).unwrap();
         let accepted = respond(&cloud_priv, &board_pub, &first, 9, None).unwrap();
         assert_eq!(accepted.timestamp, 1_000);
         // The same initiation again, or an older one: refused.
@@ -413,12 +511,12 @@ mod tests {
             respond(&cloud_priv, &board_pub, &first, 9, Some(1_000)).err(),
             Some(OverlayError::StaleHandshake)
         );
-        let (_, older) = Initiator::start_at(&board_priv, &cloud_pub, 5, 999).unwrap();
+        let (_, older) = Initiator::start_at(&board_priv, &cloud_pub, 5, &PORT, 999).unwrap();
         assert_eq!(
             respond(&cloud_priv, &board_pub, &older, 9, Some(1_000)).err(),
             Some(OverlayError::StaleHandshake)
         );
-        let (init, newer) = Initiator::start_at(&board_priv, &cloud_pub, 5, 2_000).unwrap();
+        let (init, newer) = Initiator::start_at(&board_priv, &cloud_pub, 5, &PORT, 2_000).unwrap();
         // A changed index in the clear header does not match the authenticated one.
         let mut rerouted = newer.clone();
         rerouted[4] ^= 1;
@@ -430,6 +528,29 @@ mod tests {
         let mut reply = ok.reply.clone();
         reply[4] ^= 1; // the responder's index
         assert!(init.finish(&reply).is_err());
+    }
+
+    #[test]
+    fn an_initiation_names_its_port_and_key_before_it_is_accepted() {
+        let (board_priv, board_pub) = generate_keypair();
+        let (cloud_priv, cloud_pub) = generate_keypair();
+        let (init, hello) = Initiator::start(&board_priv, &cloud_pub, 3, &PORT).unwrap();
+        let opened = Initiation::open(&cloud_priv, &hello).unwrap();
+        assert_eq!(
+            (opened.port, opened.remote_public.clone()),
+            (PORT, board_pub.clone())
+        );
+        let accepted = opened.accept(&board_pub, None, 4).unwrap();
+        assert_eq!(response_receiver(&accepted.reply), Some(init.index()));
+        assert_eq!(kind(&accepted.reply), Some(Kind::Response));
+        assert_eq!(kind(&hello), Some(Kind::Initiation));
+        assert_eq!(kind(&[9, 9]), None);
+        assert_eq!(kind(&[]), None);
+        init.finish(&accepted.reply).unwrap();
+        // Garbage and truncations never panic.
+        for cut in 0..hello.len() {
+            assert!(Initiation::open(&cloud_priv, &hello[..cut]).is_err());
+        }
     }
 
     #[test]

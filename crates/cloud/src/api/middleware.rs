@@ -106,11 +106,18 @@ pub async fn identify(
     let caller = if state.config.noauth {
         Some(caller_from_headers(req.headers()))
     } else {
-        match req
+        // X-Auth-Token as IoTronic; `Authorization: Bearer` for scrapers that send only that.
+        let token = req
             .headers()
             .get("X-Auth-Token")
             .and_then(|v| v.to_str().ok())
-        {
+            .or_else(|| {
+                req.headers()
+                    .get(axum::http::header::AUTHORIZATION)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.strip_prefix("Bearer "))
+            });
+        match token {
             Some(token) if !token.is_empty() => state.tokens.caller(&state.store, token).await,
             _ => None,
         }

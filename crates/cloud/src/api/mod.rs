@@ -49,6 +49,8 @@ pub struct AppState {
     pub tokens: Arc<TokenCache>,
     /// The workload scheduler, when boards can be reached.
     pub scheduler: Option<crate::scheduler::Scheduler>,
+    /// The overlay network hub, when it runs.
+    pub hub: Option<crate::hub::Hub>,
 }
 
 impl AppState {
@@ -68,6 +70,7 @@ impl AppState {
             conductor,
             tokens: Arc::new(TokenCache::default()),
             scheduler: None,
+            hub: None,
         }
     }
 }

@@ -17,6 +17,47 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/v1/networks", get(list).post(create))
         .route("/v1/networks/{network}", get(show).delete(remove))
+        .route("/v1/overlay", get(overlay))
+        // `/metrics` reaches it too: paths without `/v1` are normalised to it.
+        .route("/v1/metrics", get(metrics))
+}
+
+/// The hub: its key and address, sessions, learnt addresses and counters.
+async fn overlay(State(state): State<AppState>, ctx: Ctx) -> ApiResult<Json<Value>> {
+    ctx.allow(Action::ServiceModify, None)?;
+    Ok(Json(match &state.hub {
+        Some(hub) => {
+            let mut v = hub.status();
+            v["running"] = json!(true);
+            v
+        }
+        None => json!({"running": false}),
+    }))
+}
+
+/// Prometheus text: the overlay hub's and the tunnel server's counters.
+async fn metrics(
+    State(state): State<AppState>,
+    ctx: Ctx,
+) -> ApiResult<([(axum::http::HeaderName, &'static str); 1], String)> {
+    ctx.allow(Action::ServiceModify, None)?;
+    let mut text = state.hub.as_ref().map(|h| h.metrics()).unwrap_or_default();
+    if let Some(t) = state.conductor.tunnels() {
+        if let Value::Object(counters) = t.counters_json() {
+            for (name, v) in counters {
+                text.push_str(&format!(
+                    "# TYPE s4t_tunnel_{name} counter\ns4t_tunnel_{name} {v}\n"
+                ));
+            }
+        }
+    }
+    Ok((
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        text,
+    ))
 }
 
 async fn render(state: &AppState, n: &Network) -> ApiResult<Value> {

@@ -47,9 +47,52 @@ async fn list_with(
         &base.0,
         &lq,
         &list,
-        |p| render::port(p, &base.0),
+        |p| with_status(&state, render::port(p, &base.0), p),
         |p| p.uuid.clone(),
     )))
+}
+
+/// A port on an s4t network tells how its tunnel to the hub stands.
+fn with_status(
+    state: &AppState,
+    mut v: serde_json::Map<String, Value>,
+    p: &s4t_model::resources::Port,
+) -> serde_json::Map<String, Value> {
+    if p.network.is_some() {
+        let status = match &state.hub {
+            Some(hub) => hub.port_status(&p.uuid),
+            None => {
+                json!({"tunnel": "down", "reason": "this cloud runs no overlay hub (--overlay-addr)"})
+            }
+        };
+        v.insert("status".into(), status);
+    }
+    v
+}
+
+fn board_port(state: &AppState, p: &s4t_model::resources::Port) -> Value {
+    let mut v = render::board_port(p);
+    if p.network.is_some() {
+        if let Value::Object(m) = &mut v {
+            *m = with_status(state, std::mem::take(m), p);
+        }
+    }
+    v
+}
+
+/// Where boards send overlay packets: the operator's address, else the hub's own, with the
+/// host of the board's WAMP URL when the hub listens on every interface.
+fn hub_endpoint(state: &AppState, hub: &crate::hub::Hub) -> Option<String> {
+    if let Some(a) = &state.config.overlay_public_addr {
+        return Some(a.clone());
+    }
+    let bound = hub.local_addr().ok()?;
+    if bound.ip().is_unspecified() {
+        let host = state.config.wstun_host()?;
+        Some(format!("{host}:{}", bound.port()))
+    } else {
+        Some(bound.to_string())
+    }
 }
 
 async fn list(
@@ -87,7 +130,7 @@ async fn show(
         .port(&port.to_ascii_lowercase(), &ctx.scope(), None)
         .await?;
     Ok(Json(select(
-        render::port(&p, &base.0),
+        with_status(&state, render::port(&p, &base.0), &p),
         fields.as_deref(),
         &specs::PORTS,
     )))
@@ -128,6 +171,9 @@ async fn remove_port(
             .await?;
     }
     state.store.delete_port(port_uuid).await?;
+    if let Some(hub) = &state.hub {
+        hub.forget_port(port_uuid);
+    }
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -143,7 +189,7 @@ async fn board_list(
         .list_ports(&s4t_store::Scope::All, Some(&b.uuid), &Page::default())
         .await?;
     Ok(Json(
-        json!({"ports": list.iter().map(render::board_port).collect::<Vec<_>>()}),
+        json!({"ports": list.iter().map(|p| board_port(&state, p)).collect::<Vec<_>>()}),
     ))
 }
 
@@ -162,7 +208,7 @@ async fn board_show(
             Some(&b.uuid),
         )
         .await?;
-    Ok(Json(render::board_port(&p)))
+    Ok(Json(board_port(&state, &p)))
 }
 
 async fn board_remove(
@@ -228,20 +274,49 @@ async fn create(
         .await?;
     // The board makes the interface; a board that cannot gives the address back.
     let prefix = n.cidr().map(|c| c.prefix).unwrap_or(24);
-    let doc = json!({
+    let mut doc = json!({
         "uuid": p.uuid, "vif": p.vif_name, "mac": p.mac_add, "ip": p.ip, "prefix": prefix,
         "mtu": n.mtu, "network": n.uuid,
     });
-    if let Err(e) = state
+    // The hub's key and addresses travel over the board's authenticated link; its key comes
+    // back the same way.
+    if let Some(hub) = &state.hub {
+        doc["hub"] = json!({
+            "public_key": hub.public_key(),
+            "endpoint": hub_endpoint(&state, hub),
+            "fallback_url": state.conductor.tunnel_url().map(|u| format!("{}{}", u.trim_end_matches('/'), crate::hub::WS_PATH)),
+        });
+    }
+    let reply = match state
         .conductor
         .execute(&b, "OverlayPortAdd", vec![doc])
         .await
     {
-        let _ = state.store.delete_port(&p.uuid).await;
-        return Err(e);
+        Ok(r) => r,
+        Err(e) => {
+            let _ = state.store.delete_port(&p.uuid).await;
+            return Err(e);
+        }
+    };
+    match reply["public_key"].as_str() {
+        Some(key) if valid_public_key(key) => {
+            state.store.set_board_overlay_key(&b.uuid, key).await?;
+        }
+        Some(_) => {
+            tracing::warn!(board = %b.uuid, "the board reported an overlay key that is not 32 bytes of base64: ignored")
+        }
+        None if state.hub.is_some() => {
+            tracing::warn!(board = %b.uuid, "the board made the interface but reported no overlay key: its tunnel cannot be admitted")
+        }
+        None => {}
     }
-    let mut v = Value::Object(render::port(&p, &base.0));
-    // The interface exists on the board; the encrypted tunnel to the hub is not built yet.
-    v["status"] = json!({"interface": "up", "tunnel": "down", "reason": "the overlay tunnel to the cloud is not built yet: the board's interface carries no traffic"});
+    let v = Value::Object(with_status(&state, render::port(&p, &base.0), &p));
     Ok((StatusCode::CREATED, Json(v)))
+}
+
+fn valid_public_key(key: &str) -> bool {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD
+        .decode(key)
+        .is_ok_and(|k| k.len() == 32)
 }

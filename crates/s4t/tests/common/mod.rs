@@ -102,6 +102,9 @@ pub fn start_cloud_with(
     if !extra.contains(&"--wamp-addr") {
         cmd.args(["--wamp-addr", &format!("127.0.0.1:{wamp_port}")]);
     }
+    if !extra.contains(&"--overlay-addr") {
+        cmd.args(["--overlay-addr", "127.0.0.1:0"]);
+    }
     let mut child = cmd
         .args(["--wamp-ping-interval", "1"])
         .args(extra)
