@@ -186,7 +186,8 @@ impl Overlay {
             .mac_addr(spec.mac)
             .mtu(spec.mtu)
             .ipv4(spec.ip, spec.prefix, None)
-            .build_async()
+            .build_sync()
+            .and_then(|d| d.set_nonblocking(true).map(|_| d))
             .map_err(|e| format!("cannot create TAP interface {}: {e}", spec.vif))?;
         let vif = spec.vif.clone();
         tracing::info!(port = %spec.uuid, %vif, ip = %spec.ip, "overlay interface up");

@@ -2,6 +2,10 @@
 //! (Noise IK session, `s4t_tunnel::overlay`) and sent to the hub; the hub's packets are opened
 //! and written to the TAP.
 //!
+//! The frames move on two threads of their own (TAP to hub, UDP to TAP) with plain syscalls:
+//! one read and one write per frame, no wakeups through the async runtime, which costs more
+//! than the cipher at these rates. Handshakes, keepalives and the WebSocket path stay async.
+//!
 //! UDP to the hub comes first. When it gets no answer, the tunnel tries the WebSocket path on
 //! the cloud's tunnel server (`/overlay`), and goes back to UDP when a rekey finds it open
 //! again. A keepalive every [`KEEPALIVE`] is answered by the hub; a tunnel that hears nothing
@@ -17,7 +21,8 @@ use std::time::{Duration, Instant, SystemTime};
 use base64::Engine;
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
-use tokio::net::UdpSocket;
+use std::net::UdpSocket;
+use std::sync::atomic::AtomicBool;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -166,9 +171,11 @@ enum Out {
 }
 
 impl Out {
-    async fn send(&self, packet: Vec<u8>) -> bool {
+    /// Sends one packet. On UDP this may wait for room in the socket buffer, as a blocking
+    /// send does: that is the back-pressure towards the TAP.
+    fn send(&self, packet: Vec<u8>) -> bool {
         match self {
-            Out::Udp(s) => s.send(&packet).await.is_ok(),
+            Out::Udp(s) => s.send(&packet).is_ok(),
             // A full queue loses the frame, as a full UDP buffer would.
             Out::WebSocket(tx) => tx.try_send(packet).is_ok(),
         }
@@ -189,7 +196,11 @@ struct Active {
 
 /// What the tunnel's tasks share.
 struct Shared {
-    device: tun_rs::AsyncDevice,
+    /// The TAP; taken (and so closed) when the link stops, whoever else still holds `Shared`.
+    device: RwLock<Option<tun_rs::SyncDevice>>,
+    /// Wakes the TAP thread when the link stops.
+    stop_tap: tun_rs::InterruptEvent,
+    stopped: AtomicBool,
     current: RwLock<Option<Arc<Active>>>,
     /// The session a rekey replaced: in-flight packets still open.
     previous: RwLock<Option<Arc<Session>>>,
@@ -220,7 +231,7 @@ impl Shared {
     }
 
     /// A packet from the hub: a handshake answer goes to the control task, data to the TAP.
-    async fn incoming(&self, packet: &[u8], answers: &mpsc::Sender<Vec<u8>>) {
+    fn incoming(&self, packet: &[u8], answers: &mpsc::Sender<Vec<u8>>) {
         match overlay::kind(packet) {
             Some(Kind::Response) => {
                 let _ = answers.try_send(packet.to_vec());
@@ -249,7 +260,10 @@ impl Shared {
                 if !frame.is_empty() {
                     self.bytes_in
                         .fetch_add(frame.len() as u64, Ordering::Relaxed);
-                    let _ = self.device.send(&frame).await;
+                    // The kernel queues TAP writes; one it refuses is a dropped frame.
+                    if let Some(d) = self.device.read().unwrap().as_ref() {
+                        let _ = d.send(&frame);
+                    }
                 }
             }
             _ => {}
@@ -268,6 +282,11 @@ impl Drop for Link {
         for t in &self.tasks {
             t.abort();
         }
+        self.shared.stopped.store(true, Ordering::Relaxed);
+        let _ = self.shared.stop_tap.trigger();
+        // Waits for the TAP thread to leave its read (the event woke it), then closes the TAP
+        // now: the interface is gone when the port's removal is answered.
+        drop(self.shared.device.write().unwrap().take());
     }
 }
 
@@ -275,14 +294,20 @@ impl Link {
     /// Starts the tunnel of `device` (the TAP of port `port`) to `hub`; with no hub the TAP is
     /// only held open.
     pub fn start(
-        device: tun_rs::AsyncDevice,
+        device: tun_rs::SyncDevice,
         port: uuid::Uuid,
         hub: Option<HubSpec>,
         key: Arc<Keypair>,
         dial: s4t_wamp::ClientConfig,
     ) -> Link {
+        let stop_tap = match tun_rs::InterruptEvent::new() {
+            Ok(e) => e,
+            Err(e) => panic!("an eventfd for the overlay thread: {e}"),
+        };
         let shared = Arc::new(Shared {
-            device,
+            device: RwLock::new(Some(device)),
+            stop_tap,
+            stopped: AtomicBool::new(false),
             current: RwLock::new(None),
             previous: RwLock::new(None),
             started: Instant::now(),
@@ -298,7 +323,14 @@ impl Link {
         let mut tasks = Vec::new();
         if let Some(hub) = hub {
             *shared.reason.lock().unwrap() = Some("connecting".into());
-            tasks.push(tokio::spawn(tap_to_hub(shared.clone())));
+            let s = shared.clone();
+            let spawned = std::thread::Builder::new()
+                .name("overlay-tap".into())
+                .spawn(move || tap_to_hub(&s));
+            if let Err(e) = spawned {
+                *shared.reason.lock().unwrap() = Some(format!("cannot start a thread: {e}"));
+                return Link { shared, tasks };
+            }
             tasks.push(tokio::spawn(control(shared.clone(), port, hub, key, dial)));
         }
         Link { shared, tasks }
@@ -322,41 +354,62 @@ impl Link {
     }
 }
 
-/// Frames from the TAP, sealed, to the hub. Frames read while the tunnel is down are dropped
-/// (the kernel's own retries and TCP cover them).
-async fn tap_to_hub(shared: Arc<Shared>) {
+/// Frames from the TAP, sealed, to the hub (a thread of its own, until the link stops).
+/// Frames read while the tunnel is down are dropped (the kernel's own retries and TCP cover
+/// them).
+fn tap_to_hub(shared: &Shared) {
     let mut buf = vec![0u8; 65536];
-    loop {
-        let n = match shared.device.recv(&mut buf).await {
+    while !shared.stopped.load(Ordering::Relaxed) {
+        let guard = shared.device.read().unwrap();
+        let Some(device) = guard.as_ref() else { return };
+        // Read while frames wait; sleep in poll (TAP or stop event) only when none does.
+        let n = match device.recv(&mut buf) {
             Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                let _ = device.wait_readable_intr(&shared.stop_tap);
+                continue;
+            }
             Err(e) => {
                 tracing::warn!(error = %e, "overlay: reading the TAP failed");
-                tokio::time::sleep(Duration::from_millis(100)).await;
+                std::thread::sleep(Duration::from_millis(100));
                 continue;
             }
         };
+        drop(guard);
         let active = shared.current.read().unwrap().clone();
         let Some(active) = active else { continue };
         if let Ok(packet) = active.session.seal(&buf[..n]) {
-            if active.out.send(packet).await {
+            if active.out.send(packet) {
                 shared.bytes_out.fetch_add(n as u64, Ordering::Relaxed);
             }
         }
     }
 }
 
-/// An open path to the hub: where to send, and the task that receives from it.
+/// What receives from a path: a thread (UDP) or a task (WebSocket).
+enum Receiver {
+    Thread(Arc<AtomicBool>),
+    Task(JoinHandle<()>),
+}
+
+/// An open path to the hub: where to send, and what receives from it.
 struct HubPath {
     out: Out,
     answers: mpsc::Receiver<Vec<u8>>,
-    receiver: JoinHandle<()>,
+    receiver: Receiver,
 }
 
 impl Drop for HubPath {
     fn drop(&mut self) {
-        self.receiver.abort();
+        match &self.receiver {
+            Receiver::Thread(stop) => stop.store(true, Ordering::Relaxed),
+            Receiver::Task(t) => t.abort(),
+        }
     }
 }
+
+/// How long the UDP thread blocks before it looks whether its path was dropped.
+const UDP_POLL: Duration = Duration::from_millis(250);
 
 async fn open_udp(
     shared: &Arc<Shared>,
@@ -372,31 +425,40 @@ async fn open_udp(
         local.unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED)),
         0,
     );
-    let socket = UdpSocket::bind(bind)
-        .await
-        .map_err(|e| format!("UDP socket: {e}"))?;
+    let socket = UdpSocket::bind(bind).map_err(|e| format!("UDP socket: {e}"))?;
     let _ = overlay::prepare_udp_socket(&socket);
     socket
         .connect(target)
-        .await
         .map_err(|e| format!("UDP to {target}: {e}"))?;
+    socket
+        .set_read_timeout(Some(UDP_POLL))
+        .map_err(|e| format!("UDP socket: {e}"))?;
     let socket = Arc::new(socket);
     let (tx, answers) = mpsc::channel(8);
-    let (s, sock) = (shared.clone(), socket.clone());
-    let receiver = tokio::spawn(async move {
-        let mut buf = vec![0u8; 65536];
-        loop {
-            match sock.recv(&mut buf).await {
-                Ok(n) => s.incoming(&buf[..n], &tx).await,
-                // ICMP unreachable from an earlier send: the path may come back.
-                Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+    let stop = Arc::new(AtomicBool::new(false));
+    let (s, sock, stopped) = (shared.clone(), socket.clone(), stop.clone());
+    std::thread::Builder::new()
+        .name("overlay-udp".into())
+        .spawn(move || {
+            let mut buf = vec![0u8; 65536];
+            while !stopped.load(Ordering::Relaxed) && !s.stopped.load(Ordering::Relaxed) {
+                match sock.recv(&mut buf) {
+                    Ok(n) => s.incoming(&buf[..n], &tx),
+                    Err(e)
+                        if matches!(
+                            e.kind(),
+                            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                        ) => {}
+                    // ICMP unreachable from an earlier send: the path may come back.
+                    Err(_) => std::thread::sleep(Duration::from_millis(50)),
+                }
             }
-        }
-    });
+        })
+        .map_err(|e| format!("cannot start a thread: {e}"))?;
     Ok(HubPath {
         out: Out::Udp(socket),
         answers,
-        receiver,
+        receiver: Receiver::Thread(stop),
     })
 }
 
@@ -437,7 +499,7 @@ async fn open_websocket(
         });
         while let Some(Ok(m)) = stream.next().await {
             if let Message::Binary(p) = m {
-                s.incoming(&p, &tx).await;
+                s.incoming(&p, &tx);
             }
         }
         writer.abort();
@@ -445,7 +507,7 @@ async fn open_websocket(
     Ok(HubPath {
         out: Out::WebSocket(out),
         answers,
-        receiver,
+        receiver: Receiver::Task(receiver),
     })
 }
 
@@ -462,7 +524,7 @@ async fn handshake(
         let (initiator, hello) =
             Initiator::start(&key.private, &hub.public_key, rand::random(), port)
                 .map_err(|e| e.to_string())?;
-        if !path.out.send(hello).await {
+        if !path.out.send(hello) {
             tokio::time::sleep(wait).await;
             continue;
         }
@@ -583,7 +645,7 @@ async fn maintain(
             let active = shared.current.read().unwrap().clone();
             if let Some(a) = active {
                 if let Ok(p) = a.session.seal(&[]) {
-                    a.out.send(p).await;
+                    a.out.send(p);
                 }
             }
         }

@@ -7,6 +7,10 @@
 //! reported over its authenticated link. A session follows its board to a new address or path
 //! as soon as an authentic packet arrives from there (roaming). Frames are opened, switched
 //! within the port's network only, and sealed again for each member they go to.
+//!
+//! UDP packets are received and switched on a thread of their own with plain syscalls (one
+//! receive, one send per member); only handshakes, which look the port up in the store, go
+//! through the async runtime.
 
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
@@ -18,7 +22,8 @@ use std::time::{Duration, Instant, SystemTime};
 use base64::Engine;
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
-use tokio::net::UdpSocket;
+use std::net::UdpSocket;
+use std::sync::atomic::AtomicBool;
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Message;
 
@@ -148,6 +153,9 @@ impl State {
     }
 }
 
+/// An initiation and where it came from.
+type PendingHandshake = (Vec<u8>, Route);
+
 struct Inner {
     store: Store,
     private: Vec<u8>,
@@ -157,7 +165,10 @@ struct Inner {
     counters: HubCounters,
     started: Instant,
     connections: AtomicU64,
-    pending_handshakes: AtomicU64,
+    /// Initiations waiting for their store lookup.
+    handshakes: mpsc::Sender<PendingHandshake>,
+    handshake_queue: Mutex<Option<mpsc::Receiver<PendingHandshake>>>,
+    stopped: AtomicBool,
 }
 
 /// The network hub. Cheap to clone.
@@ -203,6 +214,14 @@ fn write_private(file: &Path, bytes: &[u8]) -> std::io::Result<()> {
     f.sync_all()
 }
 
+struct StopOnDrop(Hub);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        self.0.inner.stopped.store(true, Ordering::Relaxed);
+    }
+}
+
 struct AbortOnDrop(tokio::task::JoinHandle<()>);
 
 impl Drop for AbortOnDrop {
@@ -223,7 +242,13 @@ impl Hub {
     /// Binds the hub's UDP socket on `addr` with the key pair kept in `data_dir`.
     pub async fn bind(store: Store, data_dir: &Path, addr: &str) -> std::io::Result<Hub> {
         let (private, public) = load_or_create_key(data_dir)?;
-        let udp = UdpSocket::bind(addr).await?;
+        let target = tokio::net::lookup_host(addr)
+            .await?
+            .next()
+            .ok_or_else(|| std::io::Error::other(format!("{addr} names no address")))?;
+        let udp = UdpSocket::bind(target)?;
+        udp.set_read_timeout(Some(Duration::from_millis(250)))?;
+        let (handshakes, queue) = mpsc::channel(MAX_PENDING_HANDSHAKES);
         // Large buffers; large frames fragmented by the underlay rather than dropped.
         prepare_udp_socket(&udp);
         Ok(Hub {
@@ -236,7 +261,9 @@ impl Hub {
                 counters: HubCounters::default(),
                 started: Instant::now(),
                 connections: AtomicU64::new(1),
-                pending_handshakes: AtomicU64::new(0),
+                handshakes,
+                handshake_queue: Mutex::new(Some(queue)),
+                stopped: AtomicBool::new(false),
             }),
         })
     }
@@ -260,41 +287,58 @@ impl Hub {
 
     /// Receives and switches UDP packets, and keeps the sessions tidy, until aborted.
     pub async fn run(self) {
-        // Aborting `run` drops this guard, which stops the maintenance too.
+        // Aborting `run` drops these guards, which stop the rest.
         let _maintenance = AbortOnDrop(tokio::spawn(self.clone().maintain()));
-        let mut buf = vec![0u8; 65536];
-        loop {
-            let (n, from) = match self.inner.udp.recv_from(&mut buf).await {
-                Ok(r) => r,
-                Err(e) => {
-                    // ICMP errors from earlier sends surface here; they concern one peer only.
-                    tracing::debug!(error = %e, "overlay hub: receive");
-                    continue;
-                }
-            };
-            self.on_packet(&buf[..n], Route::Udp(from)).await;
+        let _stop = StopOnDrop(self.clone());
+        let Some(mut queue) = self.inner.handshake_queue.lock().unwrap().take() else {
+            return; // already running
+        };
+        let hub = self.clone();
+        let receiver = std::thread::Builder::new()
+            .name("overlay-hub".into())
+            .spawn(move || hub.receive_udp());
+        if let Err(e) = receiver {
+            tracing::error!(error = %e, "overlay hub: cannot start its thread");
+            return;
+        }
+        while let Some((packet, from)) = queue.recv().await {
+            let hub = self.clone();
+            tokio::spawn(async move { hub.handshake(&packet, from).await });
         }
     }
 
-    async fn on_packet(&self, packet: &[u8], from: Route) {
+    fn receive_udp(&self) {
+        let mut buf = vec![0u8; 65536];
+        while !self.inner.stopped.load(Ordering::Relaxed) {
+            match self.inner.udp.recv_from(&mut buf) {
+                Ok((n, from)) => self.on_packet(&buf[..n], Route::Udp(from)),
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ) => {}
+                // ICMP errors from earlier sends surface here; they concern one peer only.
+                Err(e) => tracing::debug!(error = %e, "overlay hub: receive"),
+            }
+        }
+    }
+
+    fn on_packet(&self, packet: &[u8], from: Route) {
         match overlay::kind(packet) {
-            Some(Kind::Data) => self.on_data(packet, from).await,
+            Some(Kind::Data) => self.on_data(packet, from),
             Some(Kind::Initiation) => {
-                let c = &self.inner.pending_handshakes;
-                if c.fetch_add(1, Ordering::Relaxed) as usize >= MAX_PENDING_HANDSHAKES {
-                    c.fetch_sub(1, Ordering::Relaxed);
+                // A full queue drops the initiation; the board tries again.
+                if self
+                    .inner
+                    .handshakes
+                    .try_send((packet.to_vec(), from))
+                    .is_err()
+                {
                     self.inner
                         .counters
                         .handshakes_refused
                         .fetch_add(1, Ordering::Relaxed);
-                    return;
                 }
-                let hub = self.clone();
-                let packet = packet.to_vec();
-                tokio::spawn(async move {
-                    hub.handshake(&packet, from).await;
-                    hub.inner.pending_handshakes.fetch_sub(1, Ordering::Relaxed);
-                });
             }
             _ => {
                 self.inner
@@ -383,10 +427,10 @@ impl Hub {
             .handshakes_accepted
             .fetch_add(1, Ordering::Relaxed);
         tracing::info!(%port, board = %peer.board_uuid, transport = from.transport(), endpoint = %from.endpoint(), "overlay session up");
-        self.send_raw(&from, reply).await;
+        self.send_raw(&from, reply);
     }
 
-    async fn on_data(&self, packet: &[u8], from: Route) {
+    fn on_data(&self, packet: &[u8], from: Route) {
         let counters = &self.inner.counters;
         let Ok((index, _)) = overlay::data_header(packet) else {
             counters.dropped_malformed.fetch_add(1, Ordering::Relaxed);
@@ -413,7 +457,7 @@ impl Hub {
         }
         if frame.is_empty() {
             // A keepalive: answered, so the board knows its path works.
-            self.send(&peer, &[]).await;
+            self.send(&peer, &[]);
             return;
         }
         peer.rx_bytes
@@ -455,11 +499,11 @@ impl Hub {
             }
         };
         for target in targets {
-            self.send(&target, &frame).await;
+            self.send(&target, &frame);
         }
     }
 
-    async fn send(&self, peer: &Peer, frame: &[u8]) {
+    fn send(&self, peer: &Peer, frame: &[u8]) {
         let Ok(packet) = peer.session.seal(frame) else {
             // Worn out after 2^64 packets: the board's rekey replaces it long before.
             self.inner
@@ -474,12 +518,12 @@ impl Hub {
             peer.tx_frames.fetch_add(1, Ordering::Relaxed);
         }
         let route = peer.route.lock().unwrap().clone();
-        self.send_raw(&route, packet).await;
+        self.send_raw(&route, packet);
     }
 
-    async fn send_raw(&self, route: &Route, packet: Vec<u8>) {
+    fn send_raw(&self, route: &Route, packet: Vec<u8>) {
         let sent = match route {
-            Route::Udp(addr) => self.inner.udp.send_to(&packet, addr).await.is_ok(),
+            Route::Udp(addr) => self.inner.udp.send_to(&packet, addr).is_ok(),
             // A slow WebSocket peer loses frames rather than stalling the whole hub.
             Route::WebSocket { out, .. } => out.try_send(packet).is_ok(),
         };
@@ -517,7 +561,7 @@ impl Hub {
         tracing::debug!(%peer, "overlay fallback socket open");
         while let Some(Ok(message)) = stream.next().await {
             match message {
-                Message::Binary(packet) => self.on_packet(&packet, route.clone()).await,
+                Message::Binary(packet) => self.on_packet(&packet, route.clone()),
                 Message::Close(_) => break,
                 _ => {}
             }
