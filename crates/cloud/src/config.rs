@@ -55,6 +55,9 @@ pub struct CloudConfig {
     /// The `HOST:PORT` boards are told to reach the hub at; `None`: the hub's address, or the
     /// host of the board's WAMP URL when the hub listens on every interface.
     pub overlay_public_addr: Option<String>,
+    /// Give the cloud host a TAP on every network (the network's gateway address, when it has
+    /// one), joined to the network's switch.
+    pub bridge_networks: bool,
     /// How long a board may be offline before its workload replicas move elsewhere.
     pub workload_grace: Duration,
     /// How often the workload scheduler runs.
@@ -87,6 +90,7 @@ impl CloudConfig {
             https_cert: None,
             overlay_addr: None,
             overlay_public_addr: None,
+            bridge_networks: false,
             workload_grace: Duration::from_secs(60),
             workload_interval: Duration::from_secs(2),
         }

@@ -22,6 +22,7 @@ use std::time::{Duration, Instant, SystemTime};
 use base64::Engine;
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
+use sha2::Digest;
 use std::net::UdpSocket;
 use std::sync::atomic::AtomicBool;
 use tokio::sync::mpsc;
@@ -115,6 +116,40 @@ struct Peer {
     tx_frames: AtomicU64,
 }
 
+/// The cloud's own TAP on a network (`--bridge-networks`): a member of its switch, so the
+/// cloud host and what runs beside it join the segment.
+struct Bridge {
+    member: Arc<str>,
+    network: Arc<str>,
+    name: String,
+    /// Taken (and so closed) when the network goes.
+    device: Mutex<Option<Arc<tun_rs::SyncDevice>>>,
+    stop: tun_rs::InterruptEvent,
+    rx_frames: AtomicU64,
+    tx_frames: AtomicU64,
+}
+
+/// Where a switched frame goes.
+enum Target {
+    Peer(Arc<Peer>),
+    Bridge(Arc<Bridge>),
+}
+
+/// The switch member name of a network's bridge TAP (port uuids never look like it).
+fn bridge_member(network: &str) -> Arc<str> {
+    format!("bridge:{network}").into()
+}
+
+/// The bridge TAP's interface name: `s4tn` and 11 hex digits of the network uuid.
+pub fn bridge_name(network: &str) -> String {
+    let hex: String = network
+        .chars()
+        .filter(char::is_ascii_hexdigit)
+        .take(11)
+        .collect();
+    format!("s4tn{hex}")
+}
+
 #[derive(Default)]
 struct State {
     /// Sessions by the hub's index: the current one of each port, and retiring ones.
@@ -127,11 +162,19 @@ struct State {
     last_timestamp: HashMap<Arc<str>, u64>,
     switches: HashMap<Arc<str>, Switch<Arc<str>>>,
     members: HashMap<Arc<str>, HashSet<Arc<str>>>,
+    bridges: HashMap<Arc<str>, Arc<Bridge>>,
 }
 
 impl State {
     fn current(&self, port: &str) -> Option<&Arc<Peer>> {
         self.peers.get(self.by_port.get(port)?)
+    }
+
+    fn target(&self, network: &str, member: &str) -> Option<Target> {
+        match self.bridges.get(network) {
+            Some(b) if *b.member == *member => Some(Target::Bridge(b.clone())),
+            _ => self.current(member).cloned().map(Target::Peer),
+        }
     }
 
     fn forget_port(&mut self, port: &str) -> bool {
@@ -468,38 +511,54 @@ impl Hub {
             tracing::debug!(port = %peer.port, len = frame.len(), mtu = peer.mtu, "frame above the network's MTU dropped");
             return;
         }
-        let Some((dst, src)) = ethernet_addresses(&frame) else {
+        self.switch_frame(&peer.network, &peer.port, &frame);
+    }
+
+    /// Sends a frame from `member` of `network` where the network's switch says.
+    fn switch_frame(&self, network: &Arc<str>, member: &Arc<str>, frame: &[u8]) {
+        let counters = &self.inner.counters;
+        let Some((dst, src)) = ethernet_addresses(frame) else {
             counters.dropped_malformed.fetch_add(1, Ordering::Relaxed);
             return;
         };
         let now = self.inner.started.elapsed();
-        let targets: Vec<Arc<Peer>> = {
+        let targets: Vec<Target> = {
             let mut state = self.inner.state.lock().unwrap();
             let state = &mut *state;
-            let Some(switch) = state.switches.get_mut(&peer.network) else {
+            let Some(switch) = state.switches.get_mut(network) else {
                 return;
             };
-            match switch.forward(&peer.port, &src, &dst, now) {
-                Forward::One(member) => {
+            match switch.forward(member, &src, &dst, now) {
+                Forward::One(to) => {
                     counters.frames_switched.fetch_add(1, Ordering::Relaxed);
-                    state.current(&member).cloned().into_iter().collect()
+                    state.target(network, &to).into_iter().collect()
                 }
                 Forward::Flood => {
                     counters.frames_flooded.fetch_add(1, Ordering::Relaxed);
                     state
                         .members
-                        .get(&peer.network)
+                        .get(network)
                         .into_iter()
                         .flatten()
-                        .filter(|m| **m != peer.port)
-                        .filter_map(|m| state.current(m).cloned())
+                        .filter(|m| *m != member)
+                        .filter_map(|m| state.target(network, m))
                         .collect()
                 }
                 Forward::Drop => Vec::new(),
             }
         };
         for target in targets {
-            self.send(&target, &frame);
+            match target {
+                Target::Peer(p) => self.send(&p, frame),
+                Target::Bridge(b) => {
+                    let device = b.device.lock().unwrap().clone();
+                    if let Some(d) = device {
+                        if d.send(frame).is_ok() {
+                            b.tx_frames.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                }
+            }
         }
     }
 
@@ -568,6 +627,125 @@ impl Hub {
         }
         writer.abort();
         tracing::debug!(%peer, "overlay fallback socket closed");
+    }
+
+    /// Makes the cloud's TAP on a network (`--bridge-networks`), with the network's gateway
+    /// address when it has one, and joins it to the network's switch. Idempotent.
+    pub fn bridge_network(
+        &self,
+        network: &str,
+        mtu: u16,
+        gateway: Option<(std::net::Ipv4Addr, u8)>,
+    ) -> Result<(), String> {
+        if self
+            .inner
+            .state
+            .lock()
+            .unwrap()
+            .bridges
+            .contains_key(network)
+        {
+            return Ok(());
+        }
+        let name = bridge_name(network);
+        let hash = sha2::Sha256::digest(network.as_bytes());
+        let mac = [0x02, hash[0], hash[1], hash[2], hash[3], hash[4]];
+        let mut builder = tun_rs::DeviceBuilder::new()
+            .name(name.clone())
+            .layer(tun_rs::Layer::L2)
+            .mac_addr(mac)
+            .mtu(mtu);
+        if let Some((ip, prefix)) = gateway {
+            builder = builder.ipv4(ip, prefix, None);
+        }
+        let device = builder
+            .build_sync()
+            .and_then(|d| d.set_nonblocking(true).map(|_| d))
+            .map_err(|e| format!("cannot create the bridge TAP {name}: {e}"))?;
+        let stop = tun_rs::InterruptEvent::new().map_err(|e| format!("eventfd: {e}"))?;
+        // Strict host model on this TAP: ARP answered only for its own address, and packets
+        // whose source routes through another interface dropped, so that another network's
+        // frames cannot reach this network's address through the host.
+        for (knob, value) in [("arp_ignore", "1"), ("rp_filter", "1")] {
+            let file = format!("/proc/sys/net/ipv4/conf/{name}/{knob}");
+            if let Err(e) = std::fs::write(&file, value) {
+                tracing::warn!(%file, error = %e, "bridge TAP: cannot set");
+            }
+        }
+        let network: Arc<str> = network.into();
+        let bridge = Arc::new(Bridge {
+            member: bridge_member(&network),
+            network: network.clone(),
+            name: name.clone(),
+            device: Mutex::new(Some(Arc::new(device))),
+            stop,
+            rx_frames: AtomicU64::new(0),
+            tx_frames: AtomicU64::new(0),
+        });
+        {
+            let mut state = self.inner.state.lock().unwrap();
+            state.bridges.insert(network.clone(), bridge.clone());
+            state
+                .members
+                .entry(network.clone())
+                .or_default()
+                .insert(bridge.member.clone());
+            state
+                .switches
+                .entry(network)
+                .or_insert_with(|| Switch::new(DEFAULT_AGEING));
+        }
+        let hub = self.clone();
+        std::thread::Builder::new()
+            .name("overlay-bridge".into())
+            .spawn(move || hub.read_bridge(&bridge))
+            .map_err(|e| format!("cannot start a thread: {e}"))?;
+        tracing::info!(interface = %name, ?gateway, "network bridged into the cloud host");
+        Ok(())
+    }
+
+    fn read_bridge(&self, bridge: &Bridge) {
+        let mut buf = vec![0u8; 65536];
+        loop {
+            let Some(device) = bridge.device.lock().unwrap().clone() else {
+                return;
+            };
+            match device.recv(&mut buf) {
+                Ok(n) => {
+                    bridge.rx_frames.fetch_add(1, Ordering::Relaxed);
+                    self.switch_frame(&bridge.network, &bridge.member, &buf[..n]);
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    let _ = device.wait_readable_intr(&bridge.stop);
+                }
+                Err(e) => {
+                    tracing::warn!(interface = %bridge.name, error = %e, "bridge TAP read failed");
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+            }
+        }
+    }
+
+    /// Removes the cloud's TAP of a network (the network was deleted).
+    pub fn unbridge_network(&self, network: &str) {
+        let removed = {
+            let mut state = self.inner.state.lock().unwrap();
+            let removed = state.bridges.remove(network);
+            if let Some(b) = &removed {
+                if let Some(m) = state.members.get_mut(network) {
+                    m.remove(&b.member);
+                }
+                if let Some(s) = state.switches.get_mut(network) {
+                    s.remove_member(&b.member);
+                }
+            }
+            removed
+        };
+        if let Some(b) = removed {
+            b.device.lock().unwrap().take();
+            let _ = b.stop.trigger();
+            tracing::info!(interface = %b.name, "network bridge removed");
+        }
     }
 
     /// Ends a port's session at once (the port was deleted).
@@ -676,7 +854,13 @@ impl Hub {
                 )
             })
             .collect();
+        let bridges: Vec<Value> = state
+            .bridges
+            .values()
+            .map(|b| json!({"network": b.network.as_ref(), "interface": b.name, "frames_from_host": b.rx_frames.load(Ordering::Relaxed), "frames_to_host": b.tx_frames.load(Ordering::Relaxed)}))
+            .collect();
         json!({
+            "bridges": bridges,
             "public_key": self.public_key(),
             "address": self.local_addr().map(|a| a.to_string()).unwrap_or_default(),
             "sessions": sessions,

@@ -245,6 +245,9 @@ impl RunningCloud {
         let mut state = api::AppState::with_conductor(store.clone(), Arc::new(config), conductor);
         state.scheduler = scheduler;
         state.hub = hub;
+        if state.config.bridge_networks && state.hub.is_some() {
+            api::networks::bridge_all(&state).await?;
+        }
         let app = api::service(state);
         let (shutdown, mut rx) = watch::channel(false);
         let server = tokio::spawn(async move {

@@ -100,6 +100,11 @@ pub struct TunnelArgs {
     /// host of the WAMP URL with the hub's port when the hub listens on 0.0.0.0).
     #[arg(long)]
     overlay_public_addr: Option<String>,
+    /// Give this host a TAP on every overlay network (named s4tn + 11 hex digits of the network
+    /// uuid, with the network's gateway address when it has one), so that it joins the segment.
+    /// Needs CAP_NET_ADMIN.
+    #[arg(long)]
+    bridge_networks: bool,
     /// Seconds a board may stay offline before its workload replicas move to other boards
     /// (boards stop replicas themselves once cut off this long).
     #[arg(long, default_value_t = 60.0)]
@@ -123,6 +128,7 @@ impl TunnelArgs {
             .then(|| std::time::Duration::from_secs(self.tunnel_idle_timeout));
         config.overlay_addr = (self.overlay_addr != "off").then_some(self.overlay_addr);
         config.overlay_public_addr = self.overlay_public_addr;
+        config.bridge_networks = self.bridge_networks;
         config.https_addr = self.https_addr;
         config.http_addr = self.http_addr;
         config.https_cert = self.https_cert.zip(self.https_key);

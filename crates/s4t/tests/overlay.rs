@@ -4,6 +4,7 @@
 //! and B have ports on network N1, board C on N2 (same address range, another network).
 //!
 //! - A pings B and carries an iperf3 TCP stream through the hub;
+//! - the cloud host joins N1 through its bridge TAP (`--bridge-networks`, N1's gateway address);
 //! - C cannot reach A: its ARP never arrives on A's interface;
 //! - a capture on A's underlay veth shows sealed packets, never the ping's payload marker
 //!   (which a capture on B's overlay interface does show);
@@ -22,6 +23,8 @@ mod common;
 use common::*;
 
 const MARKER: &str = "5e4c7e75a1e7feed";
+/// N1's gateway: the cloud host's address on N1 (`--bridge-networks`).
+const GATEWAY: &str = "10.91.0.1";
 
 fn run(cmd: &str, args: &[&str]) -> std::process::Output {
     Command::new(cmd)
@@ -181,6 +184,7 @@ impl Topology {
             .args(["--api-addr", &format!("{}:{api_port}", self.api_ip)])
             .args(["--wamp-addr", &at(ports[0]), "--tunnel-addr", &at(ports[1])])
             .args(["--overlay-addr", &at(ports[2]), "--wamp-ping-interval", "1"])
+            .arg("--bridge-networks")
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
@@ -307,15 +311,17 @@ async fn boards_join_encrypted_l2_networks() {
         })
         .await;
     }
-    for n in ["n1", "n2"] {
-        let (status, e) = api
-            .call(
-                reqwest::Method::POST,
-                "/v1/networks",
-                Some(json!({"name": n, "cidr": "10.91.0.0/24"})),
-            )
+    // N1 has a gateway address, which the cloud's bridge TAP takes; N2 has none.
+    for body in [
+        json!({"name": "n1", "cidr": "10.91.0.0/24", "gateway": GATEWAY}),
+        json!({"name": "n2", "cidr": "10.91.0.0/24"}),
+    ] {
+        let (status, n) = api
+            .call(reqwest::Method::POST, "/v1/networks", Some(body))
             .await;
-        assert_eq!(status, 201, "{e}");
+        assert_eq!(status, 201, "{n}");
+        assert!(n["bridge"]["interface"].is_string(), "{n}");
+        assert!(n["bridge"]["error"].is_null(), "{n}");
     }
     let port = |board: &'static str, network: &'static str| {
         let api = &api;
@@ -334,8 +340,9 @@ async fn boards_join_encrypted_l2_networks() {
     let pa = port("a", "n1").await;
     let pb = port("b", "n1").await;
     let mut pc = port("c", "n2").await;
-    if pc["ip"] == pa["ip"] {
-        // Same range, separate IPAM: C must not hold A's address for the isolation check.
+    while pc["ip"] == pa["ip"] || pc["ip"] == GATEWAY {
+        // Same range, separate IPAM: C must hold neither A's address nor N1's gateway for the
+        // isolation checks.
         let again = port("c", "n2").await;
         api.call(
             reqwest::Method::DELETE,
@@ -385,6 +392,17 @@ async fn boards_join_encrypted_l2_networks() {
         status["bytes_to_board"].as_f64().unwrap() > 1e6,
         "B's counters did not see the stream: {status}"
     );
+
+    // The cloud host is on N1 through its bridge TAP, both ways; not on N2.
+    assert!(
+        t.ping(ns_a, GATEWAY, 2),
+        "A cannot reach the cloud's bridge"
+    );
+    assert!(
+        t.ping(&t.cloud, &ip(&pb), 2),
+        "the cloud host cannot reach B"
+    );
+    assert!(!t.ping(ns_c, GATEWAY, 2), "C reached N1's gateway from N2");
 
     // C, on another network with the same range, cannot reach A: none of its frames (its
     // ARP requests carry its MAC) arrives on A's interface.
@@ -498,6 +516,10 @@ async fn boards_join_encrypted_l2_networks() {
         || async { t.ping(ns_a, &ip(&pb), 1) },
     )
     .await;
+    assert!(
+        t.ping(ns_a, GATEWAY, 2),
+        "the bridge did not come back with the cloud"
+    );
     let (_, overlay) = api.call(reqwest::Method::GET, "/v1/overlay", None).await;
     assert!(
         overlay["sessions"].as_array().unwrap().len() >= 2,

@@ -81,7 +81,40 @@ async fn create(
         .store
         .create_network(&f, ctx.0.project_id.as_deref())
         .await?;
-    Ok((StatusCode::CREATED, Json(render(&state, &n).await?)))
+    let mut v = render(&state, &n).await?;
+    if let Some(bridge) = bridge(&state, &n) {
+        v["bridge"] = bridge;
+    }
+    Ok((StatusCode::CREATED, Json(v)))
+}
+
+/// With `--bridge-networks`, the cloud's own TAP on the network; how that went.
+fn bridge(state: &AppState, n: &Network) -> Option<Value> {
+    if !state.config.bridge_networks {
+        return None;
+    }
+    let hub = state.hub.as_ref()?;
+    let gateway = n
+        .gateway
+        .as_deref()
+        .and_then(|g| g.parse().ok())
+        .zip(n.cidr().ok().map(|c| c.prefix));
+    let interface = crate::hub::bridge_name(&n.uuid);
+    Some(match hub.bridge_network(&n.uuid, n.mtu as u16, gateway) {
+        Ok(()) => json!({"interface": interface, "ip": n.gateway}),
+        Err(e) => {
+            tracing::error!(network = %n.uuid, error = %e, "network not bridged");
+            json!({"interface": interface, "error": e})
+        }
+    })
+}
+
+/// Bridges every network at start (`--bridge-networks`).
+pub async fn bridge_all(state: &AppState) -> Result<(), s4t_store::StoreError> {
+    for n in state.store.networks(&s4t_store::Scope::All).await? {
+        bridge(state, &n);
+    }
+    Ok(())
 }
 
 async fn list(State(state): State<AppState>, ctx: Ctx, q: Query) -> ApiResult<Json<Value>> {
@@ -111,5 +144,8 @@ async fn remove(
     ctx.allow(Action::ServiceModify, None)?;
     let n = state.store.network(&network, &ctx.scope()).await?;
     state.store.delete_network(&n.uuid).await?;
+    if let Some(hub) = &state.hub {
+        hub.unbridge_network(&n.uuid);
+    }
     Ok(StatusCode::NO_CONTENT)
 }
