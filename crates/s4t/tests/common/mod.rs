@@ -19,11 +19,13 @@ pub fn free_port() -> u16 {
 }
 
 /// `n` consecutive ports that were free a moment ago (a public port range of its own, so that
-/// tests running side by side do not take each other's ports).
+/// tests running side by side do not take each other's ports), all below the ephemeral range.
 pub fn free_range(n: u16) -> (u16, u16) {
     for _ in 0..200 {
         let r = uuid::Uuid::new_v4().as_u128();
-        let start = 20000 + (r % 20000) as u16;
+        // Below Linux's ephemeral range (32768 up), so that no outgoing connection of a test
+        // running alongside is given one of them meanwhile.
+        let start = 20000 + (r % (12000 - n as u128)) as u16;
         let held: Vec<_> = (start..start + n)
             .map_while(|p| std::net::TcpListener::bind(("127.0.0.1", p)).ok())
             .collect();
