@@ -7,6 +7,13 @@
 //!   back-pressure and (with s4t peers) TCP half-close.
 //! - [`overlay`]: the overlay network's secure channel (Noise IK through `snow`, counters and a
 //!   replay window) between boards and the cloud's network hub.
+//!
+//! # Fuzzing
+//!
+//! `crates/tunnel/fuzz` is a cargo-fuzz project (its own workspace) with the targets
+//! `overlay_packet` and `wstun_request`: `cargo +nightly fuzz run overlay_packet` from
+//! `crates/tunnel`. A seeded mutation test in `overlay` covers the packet property in ordinary
+//! test runs.
 #![forbid(unsafe_code)]
 #![deny(rust_2018_idioms)]
 
