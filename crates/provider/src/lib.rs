@@ -13,6 +13,7 @@
 #![forbid(unsafe_code)]
 #![deny(rust_2018_idioms)]
 
+pub mod apis;
 pub mod conditions;
 pub mod managed;
 pub mod meta;

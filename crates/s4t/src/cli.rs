@@ -632,7 +632,11 @@ pub async fn run(url: &str, token: Option<String>, fmt: Format, cmd: Command) ->
         Command::Network(n) => network(&c, fmt, n).await,
         Command::Request(r) => request(&c, fmt, r).await,
         Command::Token(t) => tokens(&c, fmt, t).await,
-        Command::Cloud(_) | Command::Dev(_) | Command::Agent(_) | Command::Swarm(_) => {
+        Command::Cloud(_)
+        | Command::Dev(_)
+        | Command::Agent(_)
+        | Command::Swarm(_)
+        | Command::Provider(_) => {
             unreachable!("server commands are dispatched in main")
         }
     }

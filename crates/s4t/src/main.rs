@@ -4,6 +4,7 @@
 mod boards;
 mod cli;
 mod output;
+mod provider;
 mod serve;
 
 use std::process::ExitCode;
@@ -51,6 +52,9 @@ enum Command {
     Agent(boards::AgentArgs),
     /// Run many simulated boards in one process (scale tests and benchmarks).
     Swarm(boards::SwarmArgs),
+    /// The Crossplane provider (in progress: CRD generation).
+    #[command(subcommand)]
+    Provider(provider::ProviderCmd),
     /// Boards: list, show, create, update, delete, actions, and what runs on them.
     #[command(subcommand)]
     Board(cli::BoardCmd),
@@ -101,6 +105,7 @@ fn main() -> ExitCode {
             Command::Dev(args) => serve::dev(args).await.map_err(cli::Failure::from),
             Command::Agent(args) => boards::agent(args).await.map_err(cli::Failure::from),
             Command::Swarm(args) => boards::swarm(args).await.map_err(cli::Failure::from),
+            Command::Provider(cmd) => provider::run(cmd).map_err(cli::Failure::from),
             other => cli::run(&cli.url, cli.token, cli.output, other).await,
         }
     });
