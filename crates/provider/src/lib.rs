@@ -14,6 +14,7 @@
 #![deny(rust_2018_idioms)]
 
 pub mod apis;
+pub mod boards;
 pub mod conditions;
 pub mod managed;
 pub mod meta;
