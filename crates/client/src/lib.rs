@@ -23,6 +23,8 @@ pub enum ClientError {
     Decode(String),
     #[error("invalid API URL {0:?}: use http://HOST:PORT")]
     BadUrl(String),
+    #[error("the CA bundle is not PEM certificates: {0}")]
+    BadCa(String),
 }
 
 impl ClientError {
@@ -45,19 +47,38 @@ pub struct Client {
 impl Client {
     /// `base` is the API root without `/v1` (e.g. `http://127.0.0.1:8812`).
     pub fn new(base: &str, token: Option<String>) -> Result<Client, ClientError> {
+        Client::with_ca(base, token, None)
+    }
+
+    /// [`Client::new`] that also trusts the PEM certificates in `ca_pem` (a site whose
+    /// certificate is not publicly trusted).
+    pub fn with_ca(
+        base: &str,
+        token: Option<String>,
+        ca_pem: Option<&str>,
+    ) -> Result<Client, ClientError> {
         let mut base = url::Url::parse(base).map_err(|_| ClientError::BadUrl(base.to_string()))?;
         if !base.path().ends_with('/') {
             let p = format!("{}/", base.path());
             base.set_path(&p);
         }
-        let http = reqwest::Client::builder()
+        let mut builder = reqwest::Client::builder()
             .timeout(Duration::from_secs(150))
-            .user_agent(concat!("s4t-client/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| ClientError::Connect {
-                url: base.to_string(),
-                source: e,
-            })?;
+            .user_agent(concat!("s4t-client/", env!("CARGO_PKG_VERSION")));
+        if let Some(pem) = ca_pem {
+            let certs = reqwest::Certificate::from_pem_bundle(pem.as_bytes())
+                .map_err(|e| ClientError::BadCa(e.to_string()))?;
+            if certs.is_empty() {
+                return Err(ClientError::BadCa("no certificate in it".into()));
+            }
+            for c in certs {
+                builder = builder.add_root_certificate(c);
+            }
+        }
+        let http = builder.build().map_err(|e| ClientError::Connect {
+            url: base.to_string(),
+            source: e,
+        })?;
         Ok(Client { base, token, http })
     }
 

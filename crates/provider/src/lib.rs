@@ -16,6 +16,8 @@
 pub mod apis;
 pub mod boards;
 pub mod conditions;
+pub use {k8s_openapi, kube};
+pub mod controller;
 pub mod managed;
 pub mod meta;
 pub mod policy;

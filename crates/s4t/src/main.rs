@@ -52,7 +52,7 @@ enum Command {
     Agent(boards::AgentArgs),
     /// Run many simulated boards in one process (scale tests and benchmarks).
     Swarm(boards::SwarmArgs),
-    /// The Crossplane provider (in progress: CRD generation).
+    /// The Crossplane provider: its controllers (Board so far) and its CRDs.
     #[command(subcommand)]
     Provider(provider::ProviderCmd),
     /// Boards: list, show, create, update, delete, actions, and what runs on them.
@@ -105,7 +105,7 @@ fn main() -> ExitCode {
             Command::Dev(args) => serve::dev(args).await.map_err(cli::Failure::from),
             Command::Agent(args) => boards::agent(args).await.map_err(cli::Failure::from),
             Command::Swarm(args) => boards::swarm(args).await.map_err(cli::Failure::from),
-            Command::Provider(cmd) => provider::run(cmd).map_err(cli::Failure::from),
+            Command::Provider(cmd) => provider::run(cmd).await.map_err(cli::Failure::from),
             other => cli::run(&cli.url, cli.token, cli.output, other).await,
         }
     });

@@ -7,6 +7,26 @@ use clap::Subcommand;
 
 #[derive(Subcommand, Debug)]
 pub enum ProviderCmd {
+    /// Run the controllers (Board so far) against the cluster of the kubeconfig (KUBECONFIG,
+    /// ~/.kube/config, or the in-cluster service account).
+    Run {
+        /// How often an up-to-date resource is observed again (Go duration: 30s, 1m, 1h).
+        #[arg(long, default_value = "1m", value_parser = go_duration)]
+        poll: std::time::Duration,
+        /// Accepted for compatibility with Crossplane providers; the watch here never resyncs
+        /// (the poll observes every resource instead).
+        #[arg(long, short = 's', default_value = "1h", value_parser = go_duration)]
+        sync: std::time::Duration,
+        /// Reconciles at once.
+        #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u16).range(1..=1000))]
+        max_reconcile_rate: u16,
+        /// Leader election between replicas: not built yet; run one replica.
+        #[arg(long, short = 'l', env = "LEADER_ELECTION")]
+        leader_election: bool,
+        /// Debug logs.
+        #[arg(long, short = 'd')]
+        debug: bool,
+    },
     /// Write the provider's CustomResourceDefinitions (generated from its Rust types), one YAML
     /// file per kind, into DIR; `--check` only compares and fails on any difference.
     Crds {
@@ -17,8 +37,44 @@ pub enum ProviderCmd {
     },
 }
 
-pub fn run(cmd: ProviderCmd) -> anyhow::Result<()> {
+fn go_duration(text: &str) -> Result<std::time::Duration, String> {
+    s4t_provider::meta::parse_go_duration(text)
+        .filter(|d| !d.is_zero())
+        .ok_or_else(|| format!("{text:?} is not a duration such as 30s, 1m or 1h30m"))
+}
+
+pub async fn run(cmd: ProviderCmd) -> anyhow::Result<()> {
     match cmd {
+        ProviderCmd::Run {
+            poll,
+            sync: _,
+            max_reconcile_rate,
+            leader_election,
+            debug,
+        } => {
+            anyhow::ensure!(
+                !leader_election,
+                "--leader-election is not built yet: run a single replica of the provider"
+            );
+            crate::serve::init_logging_with(if debug {
+                "debug,hyper=info,kube_client=info"
+            } else {
+                "info"
+            });
+            let kube = s4t_provider::kube::Client::try_default()
+                .await
+                .context("cannot reach Kubernetes (KUBECONFIG, ~/.kube/config or in-cluster)")?;
+            tracing::info!(?poll, max_reconcile_rate, "provider running");
+            s4t_provider::controller::run(
+                kube,
+                s4t_provider::controller::RunConfig {
+                    poll,
+                    max_reconcile_rate,
+                },
+            )
+            .await;
+            Ok(())
+        }
         ProviderCmd::Crds { dir, check } => {
             let files = s4t_provider::apis::crd_files();
             if check {

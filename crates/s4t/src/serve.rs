@@ -189,8 +189,13 @@ pub(crate) fn say(text: &str) {
 }
 
 pub(crate) fn init_logging() {
+    init_logging_with("info,sqlx=warn");
+}
+
+/// Logs to stderr, filtered by S4T_LOG, else by `default`.
+pub(crate) fn init_logging_with(default: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("S4T_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

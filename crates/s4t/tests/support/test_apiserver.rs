@@ -1,0 +1,422 @@
+//! A **test Kubernetes API server** on loopback: the real `kube` client and controller run
+//! against it over HTTP, since no kube-apiserver can run on this machine. It keeps objects in
+//! memory and serves what the provider uses:
+//! - list (with `metadata.resourceVersion`) and watch (newline-delimited events, replaying
+//!   every event newer than `?resourceVersion=`) of namespaced and cluster-scoped kinds, in
+//!   one namespace or all;
+//! - get, create (uid, resourceVersion, generation, creationTimestamp, `generateName`),
+//!   merge patch (RFC 7386) of the object or its `/status`, with `metadata.resourceVersion`
+//!   in a patch as a precondition (409 when stale), delete with finalizers
+//!   (`deletionTimestamp` first, gone when the last finalizer is removed);
+//! - a write that changes nothing changes neither the resourceVersion nor the watch.
+//!
+//! Gaps against a real API server: no schema validation, defaulting or pruning (CRD defaults
+//! are not applied: tests give every field), no JSON patch, strategic merge or server-side
+//! apply, no field selectors or label selectors, no RBAC, admission, garbage collection of
+//! owned objects, discovery or OpenAPI (so `kubectl` cannot talk to it), and watches never
+//! time out or expire (no 410 Gone).
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde_json::{json, Value};
+use tokio::sync::broadcast;
+
+/// (group/version, plural, namespace, name)
+type Key = (String, String, Option<String>, String);
+
+/// A watch event as recorded.
+#[derive(Clone)]
+struct Recorded {
+    revision: u64,
+    gv: String,
+    plural: String,
+    namespace: Option<String>,
+    kind: &'static str,
+    object: Value,
+}
+
+impl Recorded {
+    fn line(&self) -> bytes::Bytes {
+        let mut l = serde_json::to_vec(&json!({"type": self.kind, "object": self.object})).unwrap();
+        l.push(b'\n');
+        bytes::Bytes::from(l)
+    }
+}
+
+struct Store {
+    revision: u64,
+    objects: BTreeMap<Key, Value>,
+    /// Every event so far.
+    history: Vec<Recorded>,
+}
+
+#[derive(Clone)]
+pub struct TestApiServer {
+    store: Arc<Mutex<Store>>,
+    events: broadcast::Sender<Recorded>,
+}
+
+/// Where a request goes.
+struct Target {
+    gv: String,
+    plural: String,
+    namespace: Option<String>,
+    name: Option<String>,
+    status: bool,
+}
+
+fn parse_path(path: &str) -> Option<Target> {
+    let segs: Vec<&str> = path.trim_matches('/').split('/').collect();
+    let (gv, rest) = match *segs.first()? {
+        "api" => (segs.get(1)?.to_string(), &segs[2..]),
+        "apis" => (format!("{}/{}", segs.get(1)?, segs.get(2)?), &segs[3..]),
+        _ => return None,
+    };
+    let (namespace, rest) = if rest.first() == Some(&"namespaces") && rest.len() >= 3 {
+        (Some(rest[1].to_string()), &rest[2..])
+    } else {
+        (None, rest)
+    };
+    Some(Target {
+        gv,
+        plural: rest.first()?.to_string(),
+        name: rest.get(1).map(|s| s.to_string()),
+        status: rest.get(2) == Some(&"status"),
+        namespace,
+    })
+}
+
+fn status_error(code: StatusCode, reason: &str, message: impl Into<String>) -> Response {
+    (
+        code,
+        axum::Json(
+            json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+            "reason": reason, "message": message.into(), "code": code.as_u16()}),
+        ),
+    )
+        .into_response()
+}
+
+/// RFC 7386.
+fn merge(target: &mut Value, patch: &Value) {
+    match patch {
+        Value::Object(p) => {
+            if !target.is_object() {
+                *target = json!({});
+            }
+            let t = target.as_object_mut().unwrap();
+            for (k, v) in p {
+                if v.is_null() {
+                    t.remove(k);
+                } else {
+                    merge(t.entry(k.clone()).or_insert(Value::Null), v);
+                }
+            }
+        }
+        other => *target = other.clone(),
+    }
+}
+
+fn now() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+impl TestApiServer {
+    /// Serves on 127.0.0.1 (any free port); the base URL.
+    pub async fn start() -> (TestApiServer, String) {
+        let (events, _) = broadcast::channel(4096);
+        let server = TestApiServer {
+            store: Arc::new(Mutex::new(Store {
+                revision: 1,
+                objects: BTreeMap::new(),
+                history: Vec::new(),
+            })),
+            events,
+        };
+        let app = axum::Router::new()
+            .fallback(handle)
+            .with_state(server.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        (server, url)
+    }
+
+    /// Every object of a kind (tests look at Events this way).
+    pub fn objects(&self, plural: &str) -> Vec<Value> {
+        let s = self.store.lock().unwrap();
+        s.objects
+            .iter()
+            .filter(|(k, _)| k.1 == plural)
+            .map(|(_, v)| v.clone())
+            .collect()
+    }
+
+    fn record(&self, s: &mut Store, key: &Key, kind: &'static str, object: Value) {
+        let event = Recorded {
+            revision: s.revision,
+            gv: key.0.clone(),
+            plural: key.1.clone(),
+            namespace: key.2.clone(),
+            kind,
+            object,
+        };
+        s.history.push(event.clone());
+        let _ = self.events.send(event);
+    }
+
+    fn write(&self, s: &mut Store, key: Key, mut object: Value, created: bool) -> Value {
+        s.revision += 1;
+        object["metadata"]["resourceVersion"] = json!(s.revision.to_string());
+        let deleting = object["metadata"]["deletionTimestamp"].is_string();
+        let no_finalizers = object["metadata"]["finalizers"]
+            .as_array()
+            .is_none_or(|f| f.is_empty());
+        if deleting && no_finalizers {
+            s.objects.remove(&key);
+            self.record(s, &key, "DELETED", object.clone());
+        } else {
+            s.objects.insert(key.clone(), object.clone());
+            self.record(
+                s,
+                &key,
+                if created { "ADDED" } else { "MODIFIED" },
+                object.clone(),
+            );
+        }
+        object
+    }
+}
+
+async fn handle(State(server): State<TestApiServer>, req: Request) -> Response {
+    let Some(t) = parse_path(req.uri().path()) else {
+        return status_error(StatusCode::NOT_FOUND, "NotFound", "no such path");
+    };
+    let query: BTreeMap<String, String> = req
+        .uri()
+        .query()
+        .map(|q| {
+            url::form_urlencoded::parse(q.as_bytes())
+                .into_owned()
+                .collect()
+        })
+        .unwrap_or_default();
+    let method = req.method().clone();
+    let body = axum::body::to_bytes(req.into_body(), 16 << 20)
+        .await
+        .unwrap_or_default();
+    let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    match (&method, &t.name) {
+        (&Method::GET, None) => {
+            if matches!(query.get("watch").map(String::as_str), Some("true" | "1")) {
+                watch(server, t, query.get("resourceVersion").cloned())
+            } else {
+                list(&server, &t)
+            }
+        }
+        (&Method::GET, Some(name)) => {
+            let s = server.store.lock().unwrap();
+            match s.objects.get(&(
+                t.gv.clone(),
+                t.plural.clone(),
+                t.namespace.clone(),
+                name.clone(),
+            )) {
+                Some(o) => axum::Json(o.clone()).into_response(),
+                None => status_error(
+                    StatusCode::NOT_FOUND,
+                    "NotFound",
+                    format!("{} {name} not found", t.plural),
+                ),
+            }
+        }
+        (&Method::POST, None) => create(&server, &t, body),
+        (&Method::PATCH, Some(name)) => patch(&server, &t, name, body),
+        (&Method::DELETE, Some(name)) => delete(&server, &t, name),
+        _ => status_error(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "MethodNotAllowed",
+            format!("{method} is not served here"),
+        ),
+    }
+}
+
+fn list(server: &TestApiServer, t: &Target) -> Response {
+    let s = server.store.lock().unwrap();
+    let items: Vec<Value> = s
+        .objects
+        .iter()
+        .filter(|(k, _)| {
+            k.0 == t.gv && k.1 == t.plural && (t.namespace.is_none() || k.2 == t.namespace)
+        })
+        .map(|(_, v)| v.clone())
+        .collect();
+    axum::Json(json!({"apiVersion": t.gv, "kind": "List", "metadata": {"resourceVersion": s.revision.to_string()}, "items": items}))
+        .into_response()
+}
+
+fn watch(server: TestApiServer, t: Target, since: Option<String>) -> Response {
+    let since: u64 = since.and_then(|r| r.parse().ok()).unwrap_or(0);
+    let matches = {
+        let (gv, plural, ns) = (t.gv.clone(), t.plural.clone(), t.namespace.clone());
+        move |e: &Recorded| e.gv == gv && e.plural == plural && (ns.is_none() || e.namespace == ns)
+    };
+    // Subscribed before the replay is read, so nothing falls in between.
+    let live = server.events.subscribe();
+    let replay: Vec<bytes::Bytes> = {
+        let s = server.store.lock().unwrap();
+        s.history
+            .iter()
+            .filter(|e| e.revision > since && matches(e))
+            .map(Recorded::line)
+            .collect()
+    };
+    let last = {
+        let s = server.store.lock().unwrap();
+        s.history
+            .iter()
+            .filter(|e| e.revision > since && matches(e))
+            .map(|e| e.revision)
+            .max()
+            .unwrap_or(since)
+    };
+    let head = futures_util::stream::iter(replay.into_iter().map(Ok::<_, std::io::Error>));
+    let tail = futures_util::stream::unfold((live, last), move |(mut rx, last)| {
+        let matches = matches.clone();
+        async move {
+            loop {
+                match rx.recv().await {
+                    Ok(e) if e.revision > last && matches(&e) => {
+                        return Some((Ok(e.line()), (rx, e.revision)));
+                    }
+                    Ok(_) => continue,
+                    Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                    Err(_) => return None,
+                }
+            }
+        }
+    });
+    use futures_util::StreamExt;
+    Response::builder()
+        .header("content-type", "application/json")
+        .body(Body::from_stream(head.chain(tail)))
+        .unwrap()
+}
+
+fn create(server: &TestApiServer, t: &Target, mut object: Value) -> Response {
+    let mut s = server.store.lock().unwrap();
+    let name = match object["metadata"]["name"].as_str() {
+        Some(n) => n.to_string(),
+        None => match object["metadata"]["generateName"].as_str() {
+            Some(prefix) => format!(
+                "{prefix}{}",
+                &uuid::Uuid::new_v4().simple().to_string()[..8]
+            ),
+            None => {
+                return status_error(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "Invalid",
+                    "metadata.name is required",
+                )
+            }
+        },
+    };
+    let key = (
+        t.gv.clone(),
+        t.plural.clone(),
+        t.namespace.clone(),
+        name.clone(),
+    );
+    if s.objects.contains_key(&key) {
+        return status_error(
+            StatusCode::CONFLICT,
+            "AlreadyExists",
+            format!("{} {name} already exists", t.plural),
+        );
+    }
+    let m = &mut object["metadata"];
+    m["name"] = json!(name);
+    if let Some(ns) = &t.namespace {
+        m["namespace"] = json!(ns);
+    }
+    m["uid"] = json!(uuid::Uuid::new_v4().to_string());
+    m["generation"] = json!(1);
+    m["creationTimestamp"] = json!(now());
+    let written = server.write(&mut s, key, object, true);
+    (StatusCode::CREATED, axum::Json(written)).into_response()
+}
+
+fn patch(server: &TestApiServer, t: &Target, name: &str, patch: Value) -> Response {
+    let mut s = server.store.lock().unwrap();
+    let key = (
+        t.gv.clone(),
+        t.plural.clone(),
+        t.namespace.clone(),
+        name.to_string(),
+    );
+    let Some(current) = s.objects.get(&key).cloned() else {
+        return status_error(
+            StatusCode::NOT_FOUND,
+            "NotFound",
+            format!("{} {name} not found", t.plural),
+        );
+    };
+    if let Some(rv) = patch["metadata"]["resourceVersion"].as_str() {
+        if Some(rv) != current["metadata"]["resourceVersion"].as_str() {
+            return status_error(
+                StatusCode::CONFLICT,
+                "Conflict",
+                format!("Operation cannot be fulfilled on {} \"{name}\": the object has been modified; please apply your changes to the latest version and try again", t.plural),
+            );
+        }
+    }
+    let mut next = current.clone();
+    if t.status {
+        merge(&mut next["status"], &patch["status"]);
+    } else {
+        let mut p = patch.clone();
+        if let Some(o) = p.as_object_mut() {
+            o.remove("status"); // the status subresource owns it
+        }
+        if let Some(m) = p.get_mut("metadata").and_then(Value::as_object_mut) {
+            m.remove("resourceVersion");
+        }
+        merge(&mut next, &p);
+        if next["spec"] != current["spec"] {
+            let g = current["metadata"]["generation"].as_i64().unwrap_or(1);
+            next["metadata"]["generation"] = json!(g + 1);
+        }
+    }
+    if next == current {
+        return axum::Json(current).into_response();
+    }
+    let written = server.write(&mut s, key, next, false);
+    axum::Json(written).into_response()
+}
+
+fn delete(server: &TestApiServer, t: &Target, name: &str) -> Response {
+    let mut s = server.store.lock().unwrap();
+    let key = (
+        t.gv.clone(),
+        t.plural.clone(),
+        t.namespace.clone(),
+        name.to_string(),
+    );
+    let Some(mut object) = s.objects.get(&key).cloned() else {
+        return status_error(
+            StatusCode::NOT_FOUND,
+            "NotFound",
+            format!("{} {name} not found", t.plural),
+        );
+    };
+    if object["metadata"]["deletionTimestamp"].is_null() {
+        object["metadata"]["deletionTimestamp"] = json!(now());
+    }
+    let written = server.write(&mut s, key, object, false);
+    axum::Json(written).into_response()
+}
