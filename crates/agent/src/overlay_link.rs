@@ -13,7 +13,6 @@
 //! itself. The session is renewed every [`REKEY`].
 
 use std::net::SocketAddr;
-use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant, SystemTime};
@@ -41,60 +40,8 @@ pub const REKEY: Duration = Duration::from_secs(120);
 /// The WebSocket subprotocol of the fallback path.
 const WS_SUBPROTOCOL: &str = "s4t-overlay.v1";
 
-/// The board's static overlay key pair, in a file of two base64 lines (mode 0600).
-pub struct Keypair {
-    private: Vec<u8>,
-    public: Vec<u8>,
-}
-
-impl Keypair {
-    pub fn load_or_create(file: &Path) -> Result<Keypair, String> {
-        let b64 = base64::engine::general_purpose::STANDARD;
-        match std::fs::read_to_string(file) {
-            Ok(text) => {
-                let mut lines = text.lines().map(|l| b64.decode(l.trim()));
-                match (lines.next(), lines.next()) {
-                    (Some(Ok(private)), Some(Ok(public)))
-                        if private.len() == 32 && public.len() == 32 =>
-                    {
-                        Ok(Keypair { private, public })
-                    }
-                    _ => Err(format!(
-                        "{} is not an overlay key (two base64 lines: private, public); move it away to make a new one",
-                        file.display()
-                    )),
-                }
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                let (private, public) = overlay::generate_keypair();
-                let text = format!("{}\n{}\n", b64.encode(&private), b64.encode(&public));
-                if let Some(dir) = file.parent() {
-                    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-                }
-                write_private(file, text.as_bytes())
-                    .map_err(|e| format!("{}: {e}", file.display()))?;
-                Ok(Keypair { private, public })
-            }
-            Err(e) => Err(format!("{}: {e}", file.display())),
-        }
-    }
-
-    pub fn public_base64(&self) -> String {
-        base64::engine::general_purpose::STANDARD.encode(&self.public)
-    }
-}
-
-fn write_private(file: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(file)?;
-    f.write_all(bytes)?;
-    f.sync_all()
-}
+/// The board's static overlay key pair (`overlay.key`).
+pub type Keypair = overlay::StaticKey;
 
 /// The hub a port's tunnel goes to, as `OverlayPortAdd` describes it.
 #[derive(Debug, Clone, PartialEq)]
@@ -522,7 +469,7 @@ async fn handshake(
 ) -> Result<Session, String> {
     for _ in 0..attempts {
         let (initiator, hello) =
-            Initiator::start(&key.private, &hub.public_key, rand::random(), port)
+            Initiator::start(key.private(), &hub.public_key, rand::random(), port)
                 .map_err(|e| e.to_string())?;
         if !path.out.send(hello) {
             tokio::time::sleep(wait).await;
@@ -716,25 +663,5 @@ mod tests {
         let ws_only =
             HubSpec::read(&json!({"public_key": key, "fallback_url": "ws://h/overlay"})).unwrap();
         assert!(next_choice(true, &ws_only));
-    }
-
-    #[test]
-    fn the_key_is_kept_private_and_reused() {
-        let dir = std::env::temp_dir().join(format!("s4t-overlay-key-{}", rand::random::<u64>()));
-        let file = dir.join("overlay.key");
-        let first = Keypair::load_or_create(&file).unwrap();
-        let again = Keypair::load_or_create(&file).unwrap();
-        assert_eq!(first.public_base64(), again.public_base64());
-        use std::os::unix::fs::PermissionsExt;
-        assert_eq!(
-            std::fs::metadata(&file).unwrap().permissions().mode() & 0o777,
-            0o600
-        );
-        std::fs::write(&file, "garbage\n").unwrap();
-        assert!(Keypair::load_or_create(&file)
-            .err()
-            .unwrap()
-            .contains("not an overlay key"));
-        let _ = std::fs::remove_dir_all(dir);
     }
 }

@@ -201,8 +201,7 @@ type PendingHandshake = (Vec<u8>, Route);
 
 struct Inner {
     store: Store,
-    private: Vec<u8>,
-    public: Vec<u8>,
+    key: overlay::StaticKey,
     udp: Arc<UdpSocket>,
     state: Mutex<State>,
     counters: HubCounters,
@@ -218,43 +217,6 @@ struct Inner {
 #[derive(Clone)]
 pub struct Hub {
     inner: Arc<Inner>,
-}
-
-/// The hub's key pair, kept in the data dir (`overlay-hub.key`, mode 0600) so that boards'
-/// pinned key stays valid across restarts.
-fn load_or_create_key(dir: &Path) -> std::io::Result<(Vec<u8>, Vec<u8>)> {
-    let file = dir.join("overlay-hub.key");
-    let b64 = base64::engine::general_purpose::STANDARD;
-    if let Ok(text) = std::fs::read_to_string(&file) {
-        let mut lines = text.lines();
-        if let (Some(private), Some(public)) = (lines.next(), lines.next()) {
-            if let (Ok(private), Ok(public)) = (b64.decode(private), b64.decode(public)) {
-                if private.len() == 32 && public.len() == 32 {
-                    return Ok((private, public));
-                }
-            }
-        }
-        return Err(std::io::Error::other(format!(
-            "{} is not a hub key (two base64 lines: private, public); move it away to make a new one",
-            file.display()
-        )));
-    }
-    let (private, public) = overlay::generate_keypair();
-    let text = format!("{}\n{}\n", b64.encode(&private), b64.encode(&public));
-    write_private(&file, text.as_bytes())?;
-    Ok((private, public))
-}
-
-fn write_private(file: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(file)?;
-    f.write_all(bytes)?;
-    f.sync_all()
 }
 
 struct StopOnDrop(Hub);
@@ -284,7 +246,9 @@ fn ethernet_addresses(frame: &[u8]) -> Option<([u8; 6], [u8; 6])> {
 impl Hub {
     /// Binds the hub's UDP socket on `addr` with the key pair kept in `data_dir`.
     pub async fn bind(store: Store, data_dir: &Path, addr: &str) -> std::io::Result<Hub> {
-        let (private, public) = load_or_create_key(data_dir)?;
+        // Kept in the data dir, so that the key boards pinned stays valid across restarts.
+        let key = overlay::StaticKey::load_or_create(&data_dir.join("overlay-hub.key"))
+            .map_err(std::io::Error::other)?;
         let target = tokio::net::lookup_host(addr)
             .await?
             .next()
@@ -297,8 +261,7 @@ impl Hub {
         Ok(Hub {
             inner: Arc::new(Inner {
                 store,
-                private,
-                public,
+                key,
                 udp: Arc::new(udp),
                 state: Mutex::new(State::default()),
                 counters: HubCounters::default(),
@@ -317,7 +280,7 @@ impl Hub {
 
     /// The hub's public key, base64: boards pin it.
     pub fn public_key(&self) -> String {
-        base64::engine::general_purpose::STANDARD.encode(&self.inner.public)
+        self.inner.key.public_base64()
     }
 
     pub fn counters(&self) -> &HubCounters {
@@ -400,7 +363,7 @@ impl Hub {
                 .fetch_add(1, Ordering::Relaxed);
             tracing::debug!(endpoint = %from.endpoint(), why, "overlay handshake refused");
         };
-        let initiation = match Initiation::open(&self.inner.private, packet) {
+        let initiation = match Initiation::open(self.inner.key.private(), packet) {
             Ok(i) => i,
             Err(e) => return refused(&e.to_string()),
         };

@@ -3,7 +3,8 @@
 //! boards in their own namespaces, each an `s4t agent` joined to the bridge by a veth. Boards A
 //! and B have ports on network N1, board C on N2 (same address range, another network).
 //!
-//! - A pings B and carries an iperf3 TCP stream through the hub;
+//! - A pings B and carries an iperf3 TCP stream through the hub; full-size frames pass, and a
+//!   frame above the MTU is refused at the sender ("message too long"), not lost;
 //! - the cloud host joins N1 through its bridge TAP (`--bridge-networks`, N1's gateway address);
 //! - C cannot reach A: its ARP never arrives on A's interface;
 //! - a capture on A's underlay veth shows sealed packets, never the ping's payload marker
@@ -365,6 +366,55 @@ async fn boards_join_encrypted_l2_networks() {
     let status = port_status(&api, &uuid(&pa)).await;
     assert_eq!(status["transport"], "udp", "{status}");
     assert!(status["last_handshake"].is_string(), "{status}");
+
+    // Full-size frames pass (MTU 1380: 1,352 bytes of ICMP payload with DF set); one byte
+    // more is refused at the sender with "message too long", never lost silently.
+    let full = t.exec(
+        ns_a,
+        &[
+            "ping",
+            "-c",
+            "2",
+            "-i",
+            "0.2",
+            "-W",
+            "1",
+            "-M",
+            "do",
+            "-s",
+            "1352",
+            &ip(&pb),
+        ],
+    );
+    assert!(
+        full.status.success(),
+        "full-size frames: {}",
+        String::from_utf8_lossy(&full.stdout)
+    );
+    let over = t.exec(
+        ns_a,
+        &[
+            "ping",
+            "-c",
+            "1",
+            "-W",
+            "1",
+            "-M",
+            "do",
+            "-s",
+            "1353",
+            &ip(&pb),
+        ],
+    );
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&over.stdout),
+        String::from_utf8_lossy(&over.stderr)
+    );
+    assert!(
+        !over.status.success() && said.contains("message too long"),
+        "an oversize frame must be refused loudly: {said}"
+    );
 
     // A reaches B; an iperf3 TCP stream goes through.
     assert!(

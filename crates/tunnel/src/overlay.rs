@@ -104,6 +104,74 @@ pub fn response_receiver(packet: &[u8]) -> Option<u32> {
 /// Initiation payload: timestamp, index, the port the session is for.
 const INIT_PAYLOAD: usize = 8 + 4 + 16;
 
+/// A static key pair kept in a file of two base64 lines, private then public (mode 0600):
+/// the hub's and each board's identity, stable across restarts so pinned keys stay valid.
+pub struct StaticKey {
+    private: Vec<u8>,
+    public: Vec<u8>,
+}
+
+impl StaticKey {
+    /// Reads `file`, or makes a new key pair there when it does not exist. A file that is not
+    /// a key is an error (never overwritten: boards or the cloud may have pinned it).
+    pub fn load_or_create(file: &std::path::Path) -> Result<StaticKey, String> {
+        use base64::Engine;
+        let b64 = base64::engine::general_purpose::STANDARD;
+        match std::fs::read_to_string(file) {
+            Ok(text) => {
+                let mut lines = text.lines().map(|l| b64.decode(l.trim()));
+                match (lines.next(), lines.next()) {
+                    (Some(Ok(private)), Some(Ok(public)))
+                        if private.len() == 32 && public.len() == 32 =>
+                    {
+                        Ok(StaticKey { private, public })
+                    }
+                    _ => Err(format!(
+                        "{} is not an overlay key (two base64 lines: private, public); move it away to make a new one",
+                        file.display()
+                    )),
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let (private, public) = generate_keypair();
+                let text = format!("{}\n{}\n", b64.encode(&private), b64.encode(&public));
+                if let Some(dir) = file.parent() {
+                    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+                }
+                write_private(file, text.as_bytes())
+                    .map_err(|e| format!("{}: {e}", file.display()))?;
+                Ok(StaticKey { private, public })
+            }
+            Err(e) => Err(format!("{}: {e}", file.display())),
+        }
+    }
+
+    pub fn private(&self) -> &[u8] {
+        &self.private
+    }
+
+    pub fn public(&self) -> &[u8] {
+        &self.public
+    }
+
+    pub fn public_base64(&self) -> String {
+        use base64::Engine;
+        base64::engine::general_purpose::STANDARD.encode(&self.public)
+    }
+}
+
+fn write_private(file: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(file)?;
+    f.write_all(bytes)?;
+    f.sync_all()
+}
+
 /// The initiator (board) side of a handshake in progress.
 pub struct Initiator {
     state: HandshakeState,
@@ -598,6 +666,27 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn static_keys_are_kept_private_and_reused() {
+        let dir = std::env::temp_dir().join(format!("s4t-overlay-key-{}", uuid::Uuid::new_v4()));
+        let file = dir.join("overlay.key");
+        let first = StaticKey::load_or_create(&file).unwrap();
+        let again = StaticKey::load_or_create(&file).unwrap();
+        assert_eq!(first.public_base64(), again.public_base64());
+        assert_eq!(first.private(), again.private());
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(
+            std::fs::metadata(&file).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+        std::fs::write(&file, "garbage\n").unwrap();
+        assert!(StaticKey::load_or_create(&file)
+            .err()
+            .unwrap()
+            .contains("not an overlay key"));
+        let _ = std::fs::remove_dir_all(dir);
     }
 
     #[test]
