@@ -176,6 +176,79 @@ pub struct BoardStatus {
     pub at_provider: BoardObservation,
 }
 
+/// What a Fleet is in S4T (`POST /v1/fleets`, `PATCH /v1/fleets/{uuid}`).
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct FleetParameters {
+    /// The fleet's name in S4T (default: the resource's name).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub extra: BTreeMap<String, String>,
+}
+
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct FleetObservation {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uuid: Option<String>,
+}
+
+/// A fleet of boards of an S4T cloud.
+#[derive(CustomResource, Deserialize, Serialize, Clone, Debug, PartialEq, JsonSchema)]
+#[kube(
+    group = "iot.s4t.m.crossplane.io",
+    version = "v1alpha1",
+    kind = "Fleet",
+    namespaced,
+    doc = "A fleet of an S4T cloud: boards grouped for rollouts and placement.",
+    status = "FleetStatus",
+    category = "crossplane",
+    category = "managed",
+    category = "s4t",
+    printcolumn(
+        name = "READY",
+        type_ = "string",
+        json_path = ".status.conditions[?(@.type=='Ready')].status"
+    ),
+    printcolumn(
+        name = "SYNCED",
+        type_ = "string",
+        json_path = ".status.conditions[?(@.type=='Synced')].status"
+    ),
+    printcolumn(
+        name = "EXTERNAL-NAME",
+        type_ = "string",
+        json_path = ".metadata.annotations.crossplane\\.io/external-name"
+    ),
+    printcolumn(
+        name = "AGE",
+        type_ = "date",
+        json_path = ".metadata.creationTimestamp"
+    )
+)]
+#[serde(rename_all = "camelCase")]
+pub struct FleetSpec {
+    pub for_provider: FleetParameters,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub management_policies: Option<Vec<String>>,
+    #[serde(default)]
+    pub provider_config_ref: ProviderConfigReference,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub write_connection_secret_to_ref: Option<LocalSecretReference>,
+}
+
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct FleetStatus {
+    #[serde(flatten)]
+    pub managed: ManagedStatus,
+    #[serde(default)]
+    pub at_provider: FleetObservation,
+}
+
 /// Where a site's API token is.
 #[derive(Deserialize, Serialize, Clone, Debug, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
@@ -275,6 +348,7 @@ pub fn crds() -> Vec<(
     use kube::CustomResourceExt;
     [
         Board::crd(),
+        Fleet::crd(),
         ProviderConfig::crd(),
         ClusterProviderConfig::crd(),
     ]

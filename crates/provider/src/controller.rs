@@ -1,4 +1,4 @@
-//! The executor: runs the [`crate::managed`] decisions for Board resources against
+//! The executor: runs the [`crate::managed`] decisions for every [`ManagedKind`] against
 //! Kubernetes (kube) and the site's S4T REST API (`s4t-client`). It decides nothing itself.
 //!
 //! Kubernetes writes:
@@ -21,12 +21,15 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta, Time
 use kube::api::{Patch, PatchParams, PostParams};
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::watcher;
-use kube::{Api, Client, Resource, ResourceExt};
+use kube::{Api, Client, ResourceExt};
 use serde_json::{json, Value};
 
-use crate::apis::{Board, BoardStatus, ClusterProviderConfig, ProviderConfig, SiteSpec};
-use crate::boards;
+use crate::apis::{
+    Board, ClusterProviderConfig, Fleet, ManagedStatus, ProviderConfig, ProviderConfigReference,
+    SiteSpec,
+};
 use crate::conditions::{self, Cond};
+use crate::kinds::{ManagedKind, Observed};
 use crate::managed::{
     self, AfterObserve, Begin, Call, EventKind, Outcome, Requeue, Snapshot, Step, Then,
 };
@@ -65,20 +68,24 @@ pub struct Context {
     failures: Mutex<HashMap<String, u32>>,
 }
 
-const COMPONENT: &str = "provider-s4t/managed/board";
-
-/// Runs the Board controller until the stream of the watch ends.
+/// Runs the controllers of every kind (Board, Fleet) until their watches end.
 pub async fn run(kube: Client, config: RunConfig) {
     let ctx = Arc::new(Context {
         kube: kube.clone(),
         failures: Mutex::new(HashMap::new()),
-        config: config.clone(),
+        config,
     });
-    Controller::new(Api::<Board>::all(kube), watcher::Config::default())
-        .with_config(
-            kube::runtime::controller::Config::default().concurrency(config.max_reconcile_rate),
-        )
-        .run(reconcile, error_policy, ctx)
+    tokio::join!(
+        run_kind::<Board>(kube.clone(), ctx.clone()),
+        run_kind::<Fleet>(kube, ctx),
+    );
+}
+
+async fn run_kind<K: ManagedKind>(kube: Client, ctx: Arc<Context>) {
+    let concurrency = ctx.config.max_reconcile_rate;
+    Controller::new(Api::<K>::all(kube), watcher::Config::default())
+        .with_config(kube::runtime::controller::Config::default().concurrency(concurrency))
+        .run(reconcile::<K>, error_policy::<K>, ctx)
         .for_each(|r| async move {
             if let Err(e) = r {
                 tracing::debug!(error = %e, "reconcile");
@@ -87,13 +94,18 @@ pub async fn run(kube: Client, config: RunConfig) {
         .await;
 }
 
-fn key(b: &Board) -> String {
-    format!("{}/{}", b.namespace().unwrap_or_default(), b.name_any())
+fn key<K: ManagedKind>(r: &K) -> String {
+    format!(
+        "{}/{}/{}",
+        K::kind(&()),
+        r.namespace().unwrap_or_default(),
+        r.name_any()
+    )
 }
 
-fn error_policy(board: Arc<Board>, error: &Error, ctx: Arc<Context>) -> Action {
-    tracing::warn!(board = %key(&board), %error, "reconcile failed");
-    Action::requeue(ctx.next_backoff(&key(&board)))
+fn error_policy<K: ManagedKind>(r: Arc<K>, error: &Error, ctx: Arc<Context>) -> Action {
+    tracing::warn!(resource = %key(r.as_ref()), %error, "reconcile failed");
+    Action::requeue(ctx.next_backoff(&key(r.as_ref())))
 }
 
 impl Context {
@@ -118,64 +130,48 @@ impl Context {
     }
 }
 
-/// One reconcile of one Board.
-async fn reconcile(board: Arc<Board>, ctx: Arc<Context>) -> Result<Action, Error> {
-    let mut run = Run::new(&board, &ctx);
+/// One reconcile of one managed resource.
+async fn reconcile<K: ManagedKind>(resource: Arc<K>, ctx: Arc<Context>) -> Result<Action, Error> {
+    let r = resource.as_ref();
+    let mut run = Run::new(r, &ctx);
     let snapshot = Snapshot {
-        annotations: board.annotations().clone(),
-        finalizers: board.finalizers().to_vec(),
-        deleting: board.metadata.deletion_timestamp.is_some(),
-        policies: Policies::read(
-            board.spec.management_policies.as_deref(),
-            DeletionPolicy::Delete,
-        ),
-        last_handled_reconcile_at: board
-            .status
-            .as_ref()
-            .and_then(|s| s.managed.last_handled_reconcile_at.clone()),
+        annotations: r.annotations().clone(),
+        finalizers: r.finalizers().to_vec(),
+        deleting: r.meta().deletion_timestamp.is_some(),
+        policies: Policies::read(r.management_policies(), DeletionPolicy::Delete),
+        last_handled_reconcile_at: run.status.last_handled_reconcile_at.clone(),
         now: Utc::now(),
     };
     match managed::begin(&snapshot) {
         Begin::Done(o) => return run.finish(o).await,
         Begin::Proceed { handled } => {
             if let Some(token) = handled {
-                run.event(
-                    EventKind::Normal,
-                    "ReconcileRequestHandled",
-                    &format!("reconcile requested at {token}"),
-                )
-                .await;
-                run.status.managed.last_handled_reconcile_at = Some(token);
+                let message = format!("reconcile requested at {token}");
+                run.event(EventKind::Normal, "ReconcileRequestHandled", &message)
+                    .await;
+                run.status.last_handled_reconcile_at = Some(token);
             }
         }
     }
-    let site = match connect(&ctx.kube, &board).await {
+    let namespace = r.namespace().unwrap_or_default();
+    let site = match connect(&ctx.kube, r.provider_config(), &namespace).await {
         Ok(c) => c,
         Err(e) => return run.finish(managed::failed(Step::Connect, &e)).await,
     };
-    let name = board.name_any();
-    let external = board.annotations().get(meta::EXTERNAL_NAME).cloned();
+    let external = r.annotations().get(meta::EXTERNAL_NAME).cloned();
+    let item = |uuid: &str| format!("{}/{uuid}", K::COLLECTION);
     let remote = match &external {
         None => Ok(None),
-        Some(uuid) => match site.get(&format!("v1/boards/{uuid}")).await {
+        Some(uuid) => match site.get(&item(uuid)).await {
             Ok(v) => Ok(Some(v)),
             Err(e) if e.status() == Some(404) => Ok(None),
             Err(e) => Err(e.to_string()),
         },
     };
-    let observed = remote.map(|r| boards::observe(&board.spec.for_provider, &name, r.as_ref()));
+    let observed: Result<Observed, String> = remote.map(|v| r.observe(v.as_ref()));
     if let Ok(o) = &observed {
-        run.status.at_provider = o.at_provider.clone();
-        if o.observation.exists {
-            // Ready tells the truth: the board is usable when its agent is connected.
-            run.ready = Some(match o.at_provider.status.as_deref() {
-                Some("online") => conditions::available(),
-                other => conditions::unavailable(format!(
-                    "the board is {} in S4T: it is usable once its agent connects",
-                    other.unwrap_or("in an unknown state")
-                )),
-            });
-        }
+        run.at_provider = Some(o.at_provider.clone());
+        run.ready = o.ready.clone();
     }
     let plan = managed::after_observe(
         &snapshot,
@@ -195,10 +191,10 @@ async fn reconcile(board: Arc<Board>, ctx: Arc<Context>) -> Result<Action, Error
     };
     let observed = observed.expect("after_observe acts on an observation only");
     if add_finalizer {
-        let mut finalizers = board.finalizers().to_vec();
+        let mut finalizers = r.finalizers().to_vec();
         finalizers.push(meta::FINALIZER.to_string());
         if let Err(e) = run
-            .patch_meta(json!({"finalizers": finalizers}), true)
+            .patch_meta(json!({ "finalizers": finalizers }), true)
             .await
         {
             return run.finish(managed::failed(Step::AddFinalizer, &e)).await;
@@ -225,16 +221,19 @@ async fn reconcile(board: Arc<Board>, ctx: Arc<Context>) -> Result<Action, Error
                     .finish(managed::before_create_failed(conflict, &e))
                     .await;
             }
-            let body = boards::create_body(&board.spec.for_provider, &name);
             let created = site
-                .call(s4t_client::Method::POST, "v1/boards", Some(&body))
+                .call(
+                    s4t_client::Method::POST,
+                    K::COLLECTION,
+                    Some(&r.create_body()),
+                )
                 .await
                 .map_err(|e| e.to_string())
                 .and_then(|v| {
                     v["uuid"]
                         .as_str()
                         .map(str::to_string)
-                        .ok_or_else(|| format!("the created board has no uuid: {v}"))
+                        .ok_or_else(|| format!("the created resource has no uuid: {v}"))
                 });
             managed::after_create(created.as_deref().map_err(String::as_str), Utc::now())
         }
@@ -242,11 +241,7 @@ async fn reconcile(board: Arc<Board>, ctx: Arc<Context>) -> Result<Action, Error
             let uuid = external.unwrap_or_default();
             let patch = observed.patch.clone().unwrap_or(json!({}));
             let done = site
-                .call(
-                    s4t_client::Method::PATCH,
-                    &format!("v1/boards/{uuid}"),
-                    Some(&patch),
-                )
+                .call(s4t_client::Method::PATCH, &item(&uuid), Some(&patch))
                 .await
                 .map(|_| ())
                 .map_err(|e| e.to_string());
@@ -255,11 +250,7 @@ async fn reconcile(board: Arc<Board>, ctx: Arc<Context>) -> Result<Action, Error
         Then::Call(Call::Delete) => {
             let uuid = external.unwrap_or_default();
             let done = match site
-                .call(
-                    s4t_client::Method::DELETE,
-                    &format!("v1/boards/{uuid}"),
-                    None,
-                )
+                .call(s4t_client::Method::DELETE, &item(&uuid), None)
                 .await
             {
                 Ok(_) => Ok(()),
@@ -274,9 +265,12 @@ async fn reconcile(board: Arc<Board>, ctx: Arc<Context>) -> Result<Action, Error
 
 /// The S4T client of the resource's site: its ProviderConfig (or ClusterProviderConfig) and
 /// the token in the Secret it names.
-async fn connect(kube: &Client, board: &Board) -> Result<s4t_client::Client, String> {
-    let r = &board.spec.provider_config_ref;
-    let ns = board.namespace().unwrap_or_default();
+async fn connect(
+    kube: &Client,
+    r: &ProviderConfigReference,
+    ns: &str,
+) -> Result<s4t_client::Client, String> {
+    let ns = ns.to_string();
     let (site, secret_ns): (SiteSpec, String) = match r.kind.as_str() {
         "ClusterProviderConfig" => {
             let pc = Api::<ClusterProviderConfig>::all(kube.clone())
@@ -324,25 +318,28 @@ async fn connect(kube: &Client, board: &Board) -> Result<s4t_client::Client, Str
 }
 
 /// The writes of one reconcile.
-struct Run<'a> {
-    board: &'a Board,
+struct Run<'a, K: ManagedKind> {
+    resource: &'a K,
     ctx: &'a Context,
-    api: Api<Board>,
+    api: Api<K>,
     /// The newest resourceVersion this reconcile knows (it changes with each write).
     resource_version: Option<String>,
-    status: BoardStatus,
+    status: ManagedStatus,
+    /// `status.atProvider` as Observe found it.
+    at_provider: Option<Value>,
     /// Ready as Observe found it (the outcome's own Ready, if any, wins).
     ready: Option<Cond>,
 }
 
-impl<'a> Run<'a> {
-    fn new(board: &'a Board, ctx: &'a Context) -> Run<'a> {
+impl<'a, K: ManagedKind> Run<'a, K> {
+    fn new(resource: &'a K, ctx: &'a Context) -> Run<'a, K> {
         Run {
-            board,
+            resource,
             ctx,
-            api: Api::namespaced(ctx.kube.clone(), &board.namespace().unwrap_or_default()),
-            resource_version: board.resource_version(),
-            status: board.status.clone().unwrap_or_default(),
+            api: Api::namespaced(ctx.kube.clone(), &resource.namespace().unwrap_or_default()),
+            resource_version: resource.resource_version(),
+            status: resource.managed_status(),
+            at_provider: None,
             ready: None,
         }
     }
@@ -355,7 +352,7 @@ impl<'a> Run<'a> {
         let done = self
             .api
             .patch(
-                &self.board.name_any(),
+                &self.resource.name_any(),
                 &PatchParams::default(),
                 &Patch::Merge(&patch),
             )
@@ -370,21 +367,21 @@ impl<'a> Run<'a> {
     }
 
     async fn event(&self, kind: EventKind, reason: &str, message: &str) {
-        let b = self.board;
-        let ns = b.namespace().unwrap_or_default();
+        let r = self.resource;
+        let ns = r.namespace().unwrap_or_default();
         let now = k8s_openapi::jiff::Timestamp::now();
         let event = CoreEvent {
             metadata: ObjectMeta {
-                generate_name: Some(format!("{}.", b.name_any())),
+                generate_name: Some(format!("{}.", r.name_any())),
                 namespace: Some(ns.clone()),
                 ..Default::default()
             },
             involved_object: ObjectReference {
-                api_version: Some(Board::api_version(&()).to_string()),
-                kind: Some(Board::kind(&()).to_string()),
-                name: Some(b.name_any()),
+                api_version: Some(K::api_version(&()).to_string()),
+                kind: Some(K::kind(&()).to_string()),
+                name: Some(r.name_any()),
                 namespace: Some(ns.clone()),
-                uid: b.uid(),
+                uid: r.uid(),
                 resource_version: self.resource_version.clone(),
                 ..Default::default()
             },
@@ -398,11 +395,11 @@ impl<'a> Run<'a> {
             first_timestamp: Some(Time(now)),
             last_timestamp: Some(Time(now)),
             event_time: Some(MicroTime(now)),
-            reporting_component: Some(COMPONENT.into()),
-            reporting_instance: Some(COMPONENT.into()),
+            reporting_component: Some(K::COMPONENT.into()),
+            reporting_instance: Some(K::COMPONENT.into()),
             action: Some("Reconcile".into()),
             source: Some(k8s_openapi::api::core::v1::EventSource {
-                component: Some(COMPONENT.into()),
+                component: Some(K::COMPONENT.into()),
                 host: None,
             }),
             ..Default::default()
@@ -418,7 +415,7 @@ impl<'a> Run<'a> {
     /// Applies an outcome: events, the create bookkeeping, the finalizer, the status; then
     /// the requeue.
     async fn finish(mut self, o: Outcome) -> Result<Action, Error> {
-        let key = key(self.board);
+        let key = key(self.resource);
         for e in &o.events {
             self.event(e.kind, e.reason, &e.message).await;
         }
@@ -431,7 +428,7 @@ impl<'a> Run<'a> {
             let mut last = None;
             for _ in 0..5 {
                 match self
-                    .patch_meta(json!({"annotations": annotations}), false)
+                    .patch_meta(json!({ "annotations": annotations }), false)
                     .await
                 {
                     Ok(()) => {
@@ -443,26 +440,26 @@ impl<'a> Run<'a> {
                 tokio::time::sleep(Duration::from_millis(200)).await;
             }
             if let Some(e) = last {
-                tracing::error!(board = %key, error = %e, "create result not recorded: the next reconcile stops on the pending annotation");
+                tracing::error!(resource = %key, error = %e, "create result not recorded: the next reconcile stops on the pending annotation");
             }
         }
         if o.remove_finalizer {
             let kept: Vec<String> = self
-                .board
+                .resource
                 .finalizers()
                 .iter()
                 .filter(|f| *f != meta::FINALIZER)
                 .cloned()
                 .collect();
-            if let Err(e) = self.patch_meta(json!({"finalizers": kept}), true).await {
-                tracing::warn!(board = %key, error = %e, "finalizer not removed");
+            if let Err(e) = self.patch_meta(json!({ "finalizers": kept }), true).await {
+                tracing::warn!(resource = %key, error = %e, "finalizer not removed");
                 return Ok(Action::requeue(self.ctx.next_backoff(&key)));
             }
         }
         if o.write_status {
-            let generation = self.board.metadata.generation.unwrap_or(0);
+            let generation = self.resource.meta().generation.unwrap_or(0);
             let now = meta::timestamp(Utc::now());
-            let mut list = std::mem::take(&mut self.status.managed.conditions);
+            let mut list = std::mem::take(&mut self.status.conditions);
             if let Some(ready) = &self.ready {
                 if !o.conditions.iter().any(|c| c.kind == conditions::READY) {
                     conditions::set(&mut list, ready, generation, &now);
@@ -471,15 +468,22 @@ impl<'a> Run<'a> {
             for c in &o.conditions {
                 conditions::set(&mut list, c, generation, &now);
             }
-            self.status.managed.conditions = list;
-            self.status.managed.observed_generation = Some(generation);
-            if self.board.status.as_ref() != Some(&self.status) {
-                let patch = json!({"status": self.status});
+            self.status.conditions = list;
+            self.status.observed_generation = Some(generation);
+            let current = serde_json::to_value(self.resource)
+                .map(|v| v["status"].clone())
+                .unwrap_or(Value::Null);
+            let mut status = serde_json::to_value(&self.status).unwrap_or(json!({}));
+            status["atProvider"] = self
+                .at_provider
+                .clone()
+                .unwrap_or_else(|| current["atProvider"].clone());
+            if status != current {
                 self.api
                     .patch_status(
-                        &self.board.name_any(),
+                        &self.resource.name_any(),
                         &PatchParams::default(),
-                        &Patch::Merge(&patch),
+                        &Patch::Merge(&json!({ "status": status })),
                     )
                     .await?;
             }

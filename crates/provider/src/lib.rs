@@ -18,6 +18,8 @@ pub mod boards;
 pub mod conditions;
 pub use {k8s_openapi, kube};
 pub mod controller;
+pub mod fleets;
+pub mod kinds;
 pub mod managed;
 pub mod meta;
 pub mod policy;

@@ -2,13 +2,15 @@
 //! the **test API server** (tests/support/test_apiserver.rs; its gaps are listed there), and a
 //! real `s4t cloud` as the site. A Board resource makes a board; drift made through the REST
 //! API is patched back; a board deleted out of band is made again; a spec change is applied;
-//! deleting the resource deletes the board and releases the finalizer.
+//! deleting the resource deletes the board and releases the finalizer. A Fleet resource is
+//! made and deleted the same way.
 
 use std::time::{Duration, Instant};
 
 use s4t_provider::apis::{
     Board, BoardParameters, BoardSpec, ClusterProviderConfig, ClusterProviderConfigSpec,
-    Credentials, Location, ProviderConfigReference, SecretKeySelector, SiteSpec,
+    Credentials, Fleet, FleetParameters, FleetSpec, Location, ProviderConfigReference,
+    SecretKeySelector, SiteSpec,
 };
 use s4t_provider::k8s_openapi::api::core::v1::Secret;
 use s4t_provider::k8s_openapi::ByteString;
@@ -221,6 +223,69 @@ async fn boards_follow_their_managed_resources() {
     for r in ["CreatedExternalResource", "UpdatedExternalResource"] {
         assert!(reasons.iter().any(|x| x == r), "no {r} event: {reasons:?}");
     }
+
+    // A Fleet goes the same way: made with its uuid as external name, deleted with it.
+    let fleets = KubeApi::<Fleet>::namespaced(kube.clone(), "lab");
+    let fleet = Fleet::new(
+        "lab-fleet",
+        FleetSpec {
+            for_provider: FleetParameters {
+                name: None,
+                description: Some("boards of the lab".into()),
+                extra: Default::default(),
+            },
+            management_policies: None,
+            provider_config_ref: ProviderConfigReference::default(),
+            write_connection_secret_to_ref: None,
+        },
+    );
+    fleets.create(&PostParams::default(), &fleet).await.unwrap();
+    let fleet_uuid = until("the fleet is created", async || {
+        let f = fleets.get("lab-fleet").await.ok()?;
+        let synced = f
+            .status
+            .as_ref()?
+            .managed
+            .conditions
+            .iter()
+            .any(|c| c.kind == "Synced" && c.status == "True");
+        let ready = f
+            .status
+            .as_ref()?
+            .managed
+            .conditions
+            .iter()
+            .any(|c| c.kind == "Ready" && c.reason == "Available");
+        (synced && ready).then(|| f.annotations().get("crossplane.io/external-name").cloned())?
+    })
+    .await;
+    let (status, f) = s4t
+        .call(
+            reqwest::Method::GET,
+            &format!("/v1/fleets/{fleet_uuid}"),
+            None,
+        )
+        .await;
+    assert_eq!(
+        (status, f["description"].as_str()),
+        (200, Some("boards of the lab"))
+    );
+    fleets
+        .delete("lab-fleet", &Default::default())
+        .await
+        .unwrap();
+    until("the fleet resource is gone", async || {
+        fleets.get("lab-fleet").await.is_err().then_some(())
+    })
+    .await;
+    let (status, _) = s4t
+        .call(
+            reqwest::Method::GET,
+            &format!("/v1/fleets/{fleet_uuid}"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 404, "the fleet outlived its resource");
 
     // Deleting the resource deletes the board, then the resource goes.
     boards.delete("b1", &Default::default()).await.unwrap();
