@@ -46,24 +46,32 @@ pub trait ManagedKind:
     fn observe(&self, remote: Option<&Value>) -> Observed;
 }
 
+/// The accessors every kind shares: its spec has `managementPolicies` and
+/// `providerConfigRef`, its status flattens [`ManagedStatus`].
+macro_rules! spec_and_status_accessors {
+    () => {
+        fn management_policies(&self) -> Option<&[String]> {
+            self.spec.management_policies.as_deref()
+        }
+
+        fn provider_config(&self) -> &ProviderConfigReference {
+            &self.spec.provider_config_ref
+        }
+
+        fn managed_status(&self) -> ManagedStatus {
+            self.status
+                .as_ref()
+                .map(|s| s.managed.clone())
+                .unwrap_or_default()
+        }
+    };
+}
+
 impl ManagedKind for Board {
     const COLLECTION: &'static str = "v1/boards";
     const COMPONENT: &'static str = "provider-s4t/managed/board";
 
-    fn management_policies(&self) -> Option<&[String]> {
-        self.spec.management_policies.as_deref()
-    }
-
-    fn provider_config(&self) -> &ProviderConfigReference {
-        &self.spec.provider_config_ref
-    }
-
-    fn managed_status(&self) -> ManagedStatus {
-        self.status
-            .as_ref()
-            .map(|s| s.managed.clone())
-            .unwrap_or_default()
-    }
+    spec_and_status_accessors!();
 
     fn create_body(&self) -> Value {
         crate::boards::create_body(&self.spec.for_provider, &self.name_any())
@@ -96,20 +104,7 @@ impl ManagedKind for Fleet {
     const COLLECTION: &'static str = "v1/fleets";
     const COMPONENT: &'static str = "provider-s4t/managed/fleet";
 
-    fn management_policies(&self) -> Option<&[String]> {
-        self.spec.management_policies.as_deref()
-    }
-
-    fn provider_config(&self) -> &ProviderConfigReference {
-        &self.spec.provider_config_ref
-    }
-
-    fn managed_status(&self) -> ManagedStatus {
-        self.status
-            .as_ref()
-            .map(|s| s.managed.clone())
-            .unwrap_or_default()
-    }
+    spec_and_status_accessors!();
 
     fn create_body(&self) -> Value {
         crate::fleets::create_body(&self.spec.for_provider, &self.name_any())
