@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 
 use s4t_provider::apis::{
     Board, BoardParameters, BoardSpec, ClusterProviderConfig, ClusterProviderConfigSpec,
-    Credentials, Fleet, FleetParameters, FleetSpec, Location, ProviderConfigReference,
-    SecretKeySelector, SiteSpec,
+    Credentials, Fleet, FleetParameters, FleetSpec, Location, ProviderConfig,
+    ProviderConfigReference, ProviderConfigSpec, SecretKeySelector, SiteSpec,
 };
 use s4t_provider::k8s_openapi::api::core::v1::Secret;
 use s4t_provider::k8s_openapi::ByteString;
@@ -118,6 +118,7 @@ async fn boards_follow_their_managed_resources() {
         provider_config_ref: ProviderConfigReference::default(),
         write_connection_secret_to_ref: None,
     };
+    let b_spec = spec.clone();
     boards
         .create(&PostParams::default(), &Board::new("b1", spec))
         .await
@@ -286,6 +287,86 @@ async fn boards_follow_their_managed_resources() {
         )
         .await;
     assert_eq!(status, 404, "the fleet outlived its resource");
+
+    // A namespaced ProviderConfig with its Secret in the resource's namespace works as well;
+    // a reference to a site that does not exist says so in Synced, and creates nothing.
+    let mut local = secret.clone();
+    local.metadata.namespace = None;
+    KubeApi::<Secret>::namespaced(kube.clone(), "lab")
+        .create(&PostParams::default(), &local)
+        .await
+        .unwrap();
+    let mut pc_site = site.spec.site.clone();
+    pc_site.credentials.secret_ref.namespace = None;
+    KubeApi::<ProviderConfig>::namespaced(kube.clone(), "lab")
+        .create(
+            &PostParams::default(),
+            &ProviderConfig::new("site-a", ProviderConfigSpec { site: pc_site }),
+        )
+        .await
+        .unwrap();
+    let board_with = |name: &str, code: &str, kind: &str, config: &str| {
+        let mut spec = b_spec.clone();
+        spec.for_provider.code = code.into();
+        spec.provider_config_ref = ProviderConfigReference {
+            kind: kind.into(),
+            name: config.into(),
+        };
+        Board::new(name, spec)
+    };
+    boards
+        .create(
+            &PostParams::default(),
+            &board_with("b2", "PROV-B2", "ProviderConfig", "site-a"),
+        )
+        .await
+        .unwrap();
+    boards
+        .create(
+            &PostParams::default(),
+            &board_with("b3", "PROV-B3", "ClusterProviderConfig", "nowhere"),
+        )
+        .await
+        .unwrap();
+    until("b2 through the namespaced ProviderConfig", async || {
+        let b = boards.get("b2").await.ok()?;
+        b.annotations().get("crossplane.io/external-name")?;
+        (condition(&b, "Synced")? == ("True".into(), "ReconcileSuccess".into())).then_some(())
+    })
+    .await;
+    let message = until("b3 reports its missing site", async || {
+        let b = boards.get("b3").await.ok()?;
+        let c = b
+            .status?
+            .managed
+            .conditions
+            .into_iter()
+            .find(|c| c.kind == "Synced")?;
+        (c.status == "False" && c.reason == "ReconcileError").then_some(c.message)
+    })
+    .await;
+    assert!(
+        message.starts_with("connect failed: ClusterProviderConfig nowhere"),
+        "{message}"
+    );
+    let (_, all) = s4t.call(reqwest::Method::GET, "/v1/boards", None).await;
+    let codes: Vec<&str> = all["boards"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|b| b["code"].as_str())
+        .collect();
+    assert!(
+        !codes.contains(&"PROV-B3"),
+        "a board without a site was made: {codes:?}"
+    );
+    for name in ["b2", "b3"] {
+        boards.delete(name, &Default::default()).await.unwrap();
+    }
+    until("b2 and b3 are gone", async || {
+        (boards.get("b2").await.is_err() && boards.get("b3").await.is_err()).then_some(())
+    })
+    .await;
 
     // Deleting the resource deletes the board, then the resource goes.
     boards.delete("b1", &Default::default()).await.unwrap();
