@@ -118,62 +118,86 @@ pub struct BoardObservation {
     pub lr_version: Option<String>,
 }
 
-/// A board of an S4T cloud.
-#[derive(CustomResource, Deserialize, Serialize, Clone, Debug, PartialEq, JsonSchema)]
-#[kube(
-    group = "iot.s4t.m.crossplane.io",
-    version = "v1alpha1",
-    kind = "Board",
-    namespaced,
-    doc = "A board of an S4T cloud: registered with its code, online once its agent connects.",
-    status = "BoardStatus",
-    category = "crossplane",
-    category = "managed",
-    category = "s4t",
-    printcolumn(
-        name = "READY",
-        type_ = "string",
-        json_path = ".status.conditions[?(@.type=='Ready')].status"
-    ),
-    printcolumn(
-        name = "SYNCED",
-        type_ = "string",
-        json_path = ".status.conditions[?(@.type=='Synced')].status"
-    ),
-    printcolumn(
-        name = "EXTERNAL-NAME",
-        type_ = "string",
-        json_path = ".metadata.annotations.crossplane\\.io/external-name"
-    ),
-    printcolumn(
-        name = "STATUS",
-        type_ = "string",
-        json_path = ".status.atProvider.status"
-    ),
-    printcolumn(
-        name = "AGE",
-        type_ = "date",
-        json_path = ".metadata.creationTimestamp"
-    )
-)]
-#[serde(rename_all = "camelCase")]
-pub struct BoardSpec {
-    pub for_provider: BoardParameters,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub management_policies: Option<Vec<String>>,
-    #[serde(default)]
-    pub provider_config_ref: ProviderConfigReference,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub write_connection_secret_to_ref: Option<LocalSecretReference>,
+/// A Crossplane v2 managed resource kind: its spec (`forProvider`, `managementPolicies`,
+/// `providerConfigRef`, `writeConnectionSecretToRef`), its status (the managed conditions and
+/// `atProvider`), and the printer columns every managed kind has, with `columns` before AGE.
+macro_rules! managed_resource {
+    (
+        #[doc = $spec_doc:literal]
+        kind: $kind:literal, doc: $doc:literal,
+        spec: $spec:ident, status: $status:ident = $status_name:literal,
+        for_provider: $params:ty, at_provider: $observation:ty,
+        columns: [$($columns:tt)*]
+    ) => {
+        #[doc = $spec_doc]
+        #[derive(CustomResource, Deserialize, Serialize, Clone, Debug, PartialEq, JsonSchema)]
+        #[kube(
+            group = "iot.s4t.m.crossplane.io",
+            version = "v1alpha1",
+            kind = $kind,
+            namespaced,
+            doc = $doc,
+            status = $status_name,
+            category = "crossplane",
+            category = "managed",
+            category = "s4t",
+            printcolumn(
+                name = "READY",
+                type_ = "string",
+                json_path = ".status.conditions[?(@.type=='Ready')].status"
+            ),
+            printcolumn(
+                name = "SYNCED",
+                type_ = "string",
+                json_path = ".status.conditions[?(@.type=='Synced')].status"
+            ),
+            printcolumn(
+                name = "EXTERNAL-NAME",
+                type_ = "string",
+                json_path = ".metadata.annotations.crossplane\\.io/external-name"
+            ),
+            $($columns)*
+            printcolumn(
+                name = "AGE",
+                type_ = "date",
+                json_path = ".metadata.creationTimestamp"
+            )
+        )]
+        #[serde(rename_all = "camelCase")]
+        pub struct $spec {
+            pub for_provider: $params,
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            pub management_policies: Option<Vec<String>>,
+            #[serde(default)]
+            pub provider_config_ref: ProviderConfigReference,
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            pub write_connection_secret_to_ref: Option<LocalSecretReference>,
+        }
+
+        #[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+        #[serde(rename_all = "camelCase")]
+        pub struct $status {
+            #[serde(flatten)]
+            pub managed: ManagedStatus,
+            #[serde(default)]
+            pub at_provider: $observation,
+        }
+    };
 }
 
-#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct BoardStatus {
-    #[serde(flatten)]
-    pub managed: ManagedStatus,
-    #[serde(default)]
-    pub at_provider: BoardObservation,
+managed_resource! {
+    /// A board of an S4T cloud.
+    kind: "Board",
+    doc: "A board of an S4T cloud: registered with its code, online once its agent connects.",
+    spec: BoardSpec, status: BoardStatus = "BoardStatus",
+    for_provider: BoardParameters, at_provider: BoardObservation,
+    columns: [
+        printcolumn(
+            name = "STATUS",
+            type_ = "string",
+            json_path = ".status.atProvider.status"
+        ),
+    ]
 }
 
 /// What a Fleet is in S4T (`POST /v1/fleets`, `PATCH /v1/fleets/{uuid}`).
@@ -196,57 +220,13 @@ pub struct FleetObservation {
     pub uuid: Option<String>,
 }
 
-/// A fleet of boards of an S4T cloud.
-#[derive(CustomResource, Deserialize, Serialize, Clone, Debug, PartialEq, JsonSchema)]
-#[kube(
-    group = "iot.s4t.m.crossplane.io",
-    version = "v1alpha1",
-    kind = "Fleet",
-    namespaced,
-    doc = "A fleet of an S4T cloud: boards grouped for rollouts and placement.",
-    status = "FleetStatus",
-    category = "crossplane",
-    category = "managed",
-    category = "s4t",
-    printcolumn(
-        name = "READY",
-        type_ = "string",
-        json_path = ".status.conditions[?(@.type=='Ready')].status"
-    ),
-    printcolumn(
-        name = "SYNCED",
-        type_ = "string",
-        json_path = ".status.conditions[?(@.type=='Synced')].status"
-    ),
-    printcolumn(
-        name = "EXTERNAL-NAME",
-        type_ = "string",
-        json_path = ".metadata.annotations.crossplane\\.io/external-name"
-    ),
-    printcolumn(
-        name = "AGE",
-        type_ = "date",
-        json_path = ".metadata.creationTimestamp"
-    )
-)]
-#[serde(rename_all = "camelCase")]
-pub struct FleetSpec {
-    pub for_provider: FleetParameters,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub management_policies: Option<Vec<String>>,
-    #[serde(default)]
-    pub provider_config_ref: ProviderConfigReference,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub write_connection_secret_to_ref: Option<LocalSecretReference>,
-}
-
-#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct FleetStatus {
-    #[serde(flatten)]
-    pub managed: ManagedStatus,
-    #[serde(default)]
-    pub at_provider: FleetObservation,
+managed_resource! {
+    /// A fleet of boards of an S4T cloud.
+    kind: "Fleet",
+    doc: "A fleet of an S4T cloud: boards grouped for rollouts and placement.",
+    spec: FleetSpec, status: FleetStatus = "FleetStatus",
+    for_provider: FleetParameters, at_provider: FleetObservation,
+    columns: []
 }
 
 /// Where a site's API token is.
