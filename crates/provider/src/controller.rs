@@ -10,14 +10,16 @@
 //!   time, so an unchanged status is an unchanged object;
 //! - Events are core/v1 (the group Crossplane grants providers).
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::Utc;
 use futures_util::StreamExt;
 use k8s_openapi::api::core::v1::{Event as CoreEvent, ObjectReference, Secret};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta, Time};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta, OwnerReference, Time};
+use k8s_openapi::ByteString;
+use kube::api::{ApiResource, DynamicObject};
 use kube::api::{Patch, PatchParams, PostParams};
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::watcher;
@@ -25,16 +27,18 @@ use kube::{Api, Client, ResourceExt};
 use serde_json::{json, Value};
 
 use crate::apis::{
-    Board, ClusterProviderConfig, Fleet, ManagedStatus, ProviderConfig, ProviderConfigReference,
-    SiteSpec,
+    Board, ClusterProviderConfig, Fleet, ManagedStatus, Network, Plugin, PluginInjection, Port,
+    ProviderConfig, ProviderConfigReference, Service, ServiceExposure, SiteSpec, Webservice,
+    Workload,
 };
 use crate::conditions::{self, Cond};
-use crate::kinds::{ManagedKind, Observed};
+use crate::kinds::{ManagedKind, Observed, Reply, Request, Target, Verb};
 use crate::managed::{
     self, AfterObserve, Begin, Call, EventKind, Outcome, Requeue, Snapshot, Step, Then,
 };
 use crate::meta;
 use crate::policy::{DeletionPolicy, Policies};
+use crate::refs::{Candidate, RefKind, Resolved};
 
 /// How the provider runs.
 #[derive(Debug, Clone)]
@@ -68,7 +72,7 @@ pub struct Context {
     failures: Mutex<HashMap<String, u32>>,
 }
 
-/// Runs the controllers of every kind (Board, Fleet) until their watches end.
+/// Runs the controllers of every kind until their watches end.
 pub async fn run(kube: Client, config: RunConfig) {
     let ctx = Arc::new(Context {
         kube: kube.clone(),
@@ -77,7 +81,15 @@ pub async fn run(kube: Client, config: RunConfig) {
     });
     tokio::join!(
         run_kind::<Board>(kube.clone(), ctx.clone()),
-        run_kind::<Fleet>(kube, ctx),
+        run_kind::<Fleet>(kube.clone(), ctx.clone()),
+        run_kind::<Plugin>(kube.clone(), ctx.clone()),
+        run_kind::<PluginInjection>(kube.clone(), ctx.clone()),
+        run_kind::<Service>(kube.clone(), ctx.clone()),
+        run_kind::<ServiceExposure>(kube.clone(), ctx.clone()),
+        run_kind::<Network>(kube.clone(), ctx.clone()),
+        run_kind::<Port>(kube.clone(), ctx.clone()),
+        run_kind::<Webservice>(kube.clone(), ctx.clone()),
+        run_kind::<Workload>(kube, ctx),
     );
 }
 
@@ -154,21 +166,66 @@ async fn reconcile<K: ManagedKind>(resource: Arc<K>, ctx: Arc<Context>) -> Resul
         }
     }
     let namespace = r.namespace().unwrap_or_default();
-    let site = match connect(&ctx.kube, r.provider_config(), &namespace).await {
+    // References are resolved (and written back into the spec) unless the resource goes.
+    let mut refs = Resolved::new();
+    if !snapshot.deleting {
+        match resolve_references(&ctx.kube, r, &namespace).await {
+            Ok((resolved, patch)) => {
+                if let Some(patch) = patch {
+                    if let Err(e) = run
+                        .patch(json!({"spec": {"forProvider": patch}}), true)
+                        .await
+                    {
+                        return run
+                            .finish(managed::failed(Step::ResolveReferences, &e))
+                            .await;
+                    }
+                }
+                refs = resolved;
+            }
+            Err(e) => {
+                return run
+                    .finish(managed::failed(Step::ResolveReferences, &e))
+                    .await
+            }
+        }
+    }
+    let (site, endpoint_host) = match connect(&ctx.kube, &r.provider_config(), &namespace).await {
         Ok(c) => c,
         Err(e) => return run.finish(managed::failed(Step::Connect, &e)).await,
     };
+    if let Some(h) = endpoint_host {
+        refs.insert(crate::kinds::service::ENDPOINT_HOST, h);
+    }
     let external = r.annotations().get(meta::EXTERNAL_NAME).cloned();
-    let item = |uuid: &str| format!("{}/{uuid}", K::COLLECTION);
-    let remote = match &external {
-        None => Ok(None),
-        Some(uuid) => match site.get(&item(uuid)).await {
-            Ok(v) => Ok(Some(v)),
-            Err(e) if e.status() == Some(404) => Ok(None),
-            Err(e) => Err(e.to_string()),
-        },
+    let mut replies = Vec::new();
+    let observed: Result<Observed, String> = match &external {
+        None => Ok(Observed::absent()),
+        Some(name) => {
+            let at = Target {
+                external: name,
+                refs: &refs,
+            };
+            let mut failed = None;
+            while let Some(req) = r.next_read(at, &replies) {
+                match send(&site, &req).await {
+                    Ok(reply) => replies.push(reply),
+                    Err(e) => {
+                        failed = Some(e);
+                        break;
+                    }
+                }
+                if replies.len() > MAX_READS {
+                    failed = Some(format!("more than {MAX_READS} reads to observe it"));
+                    break;
+                }
+            }
+            match failed {
+                Some(e) => Err(e),
+                None => r.observe(at, &replies),
+            }
+        }
     };
-    let observed: Result<Observed, String> = remote.map(|v| r.observe(v.as_ref()));
     if let Ok(o) = &observed {
         run.at_provider = Some(o.at_provider.clone());
         run.ready = o.ready.clone();
@@ -180,16 +237,23 @@ async fn reconcile<K: ManagedKind>(resource: Arc<K>, ctx: Arc<Context>) -> Resul
             .map(|o| &o.observation)
             .map_err(String::as_str),
     );
-    let (add_finalizer, late_initialize, then) = match plan {
+    let (publish, add_finalizer, late_initialize, then) = match plan {
         AfterObserve::Done(o) => return run.finish(o).await,
         AfterObserve::Act {
+            publish,
             add_finalizer,
             late_initialize,
             then,
-            ..
-        } => (add_finalizer, late_initialize, then),
+        } => (publish, add_finalizer, late_initialize, then),
     };
     let observed = observed.expect("after_observe acts on an observation only");
+    if publish && !observed.connection.is_empty() {
+        if let Err(e) = run.publish(&observed.connection).await {
+            return run
+                .finish(managed::failed(Step::PublishConnection, &e))
+                .await;
+        }
+    }
     if add_finalizer {
         let mut finalizers = r.finalizers().to_vec();
         finalizers.push(meta::FINALIZER.to_string());
@@ -211,6 +275,19 @@ async fn reconcile<K: ManagedKind>(resource: Arc<K>, ctx: Arc<Context>) -> Resul
     let outcome = match then {
         Then::Done(o) => o,
         Then::Call(Call::Create) => {
+            // A spec that cannot make a request fails like a create the API refused.
+            let request = match r.create(&refs) {
+                Ok(req) => req,
+                Err(e) => {
+                    let o = managed::after_create(Err(&e), Utc::now());
+                    return run
+                        .finish(Outcome {
+                            critical_annotations: Vec::new(),
+                            ..o
+                        })
+                        .await;
+                }
+            };
             let (key, value) = managed::before_create(Utc::now());
             if let Err(e) = run
                 .patch_meta(json!({"annotations": {key: value}}), true)
@@ -221,46 +298,136 @@ async fn reconcile<K: ManagedKind>(resource: Arc<K>, ctx: Arc<Context>) -> Resul
                     .finish(managed::before_create_failed(conflict, &e))
                     .await;
             }
-            let created = site
-                .call(
-                    s4t_client::Method::POST,
-                    K::COLLECTION,
-                    Some(&r.create_body()),
-                )
-                .await
-                .map_err(|e| e.to_string())
-                .and_then(|v| {
-                    v["uuid"]
-                        .as_str()
-                        .map(str::to_string)
-                        .ok_or_else(|| format!("the created resource has no uuid: {v}"))
-                });
+            let created = match send(&site, &request).await {
+                Ok(Reply::Ok(v)) => r.created(&refs, &v),
+                Ok(Reply::Failed { message, .. }) => Err(message),
+                Err(e) => Err(e),
+            };
             managed::after_create(created.as_deref().map_err(String::as_str), Utc::now())
         }
         Then::Call(Call::Update) => {
-            let uuid = external.unwrap_or_default();
-            let patch = observed.patch.clone().unwrap_or(json!({}));
-            let done = site
-                .call(s4t_client::Method::PATCH, &item(&uuid), Some(&patch))
-                .await
-                .map(|_| ())
-                .map_err(|e| e.to_string());
+            let mut done = Ok(());
+            for req in &observed.updates {
+                match send(&site, req).await {
+                    Ok(Reply::Ok(_)) => {}
+                    Ok(Reply::Failed { message, .. }) => {
+                        done = Err(message);
+                        break;
+                    }
+                    Err(e) => {
+                        done = Err(e);
+                        break;
+                    }
+                }
+            }
             managed::after_update(done.as_ref().map(|_| ()).map_err(String::as_str))
         }
         Then::Call(Call::Delete) => {
-            let uuid = external.unwrap_or_default();
-            let done = match site
-                .call(s4t_client::Method::DELETE, &item(&uuid), None)
-                .await
-            {
-                Ok(_) => Ok(()),
-                Err(e) if e.status() == Some(404) => Ok(()),
-                Err(e) => Err(e.to_string()),
+            let at = Target {
+                external: external.as_deref().unwrap_or_default(),
+                refs: &refs,
             };
+            let mut done = Ok(());
+            for req in r.delete(at, &replies) {
+                match send(&site, &req).await {
+                    Ok(Reply::Ok(_)) => {}
+                    Ok(reply) if reply.not_found() => {}
+                    Ok(Reply::Failed { message, .. }) => {
+                        done = Err(message);
+                        break;
+                    }
+                    Err(e) => {
+                        done = Err(e);
+                        break;
+                    }
+                }
+            }
             managed::after_delete(done.as_ref().map(|_| ()).map_err(String::as_str))
         }
     };
+    if outcome.publish && !observed.connection.is_empty() {
+        if let Err(e) = run.publish(&observed.connection).await {
+            tracing::warn!(resource = %key(r), error = %e, "connection details not published");
+        }
+    }
     run.finish(outcome).await
+}
+
+/// Reads of one observation at most (a fleet's boards: two or three each).
+const MAX_READS: usize = 100_000;
+
+/// One REST call. An HTTP error is a [`Reply`] for the kind to judge; a site that cannot be
+/// reached, or answers with something else than JSON, is an error.
+async fn send(site: &s4t_client::Client, req: &Request) -> Result<Reply, String> {
+    use s4t_client::Method;
+    let method = match req.verb {
+        Verb::Get => Method::GET,
+        Verb::Post => Method::POST,
+        Verb::Put => Method::PUT,
+        Verb::Patch => Method::PATCH,
+        Verb::Delete => Method::DELETE,
+    };
+    match site.call(method, &req.path, req.body.as_ref()).await {
+        Ok(v) => Ok(Reply::Ok(v)),
+        Err(s4t_client::ClientError::Api { status, message }) => {
+            Ok(Reply::Failed { status, message })
+        }
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// The resource's references resolved: the values, and the patch of `spec.forProvider` that
+/// records those that changed.
+async fn resolve_references<K: ManagedKind>(
+    kube: &Client,
+    r: &K,
+    namespace: &str,
+) -> Result<(Resolved, Option<serde_json::Map<String, Value>>), String> {
+    let mut resolved = Resolved::new();
+    let mut patch = serde_json::Map::new();
+    for slot in r.references() {
+        let candidates = if slot.needs_lookup() {
+            candidates(kube, slot.kind, namespace).await?
+        } else {
+            Vec::new()
+        };
+        let value = slot.resolve(&candidates)?;
+        if value.is_some() && value != slot.value {
+            patch.insert(slot.field.to_string(), json!(value));
+        }
+        if let Some(v) = value {
+            resolved.insert(slot.field, v);
+        }
+    }
+    Ok((resolved, (!patch.is_empty()).then_some(patch)))
+}
+
+/// The managed resources of a kind in a namespace, as references see them.
+async fn candidates(
+    kube: &Client,
+    kind: RefKind,
+    namespace: &str,
+) -> Result<Vec<Candidate>, String> {
+    let resource = match kind {
+        RefKind::Board => ApiResource::erase::<Board>(&()),
+        RefKind::Fleet => ApiResource::erase::<Fleet>(&()),
+        RefKind::Plugin => ApiResource::erase::<Plugin>(&()),
+        RefKind::Service => ApiResource::erase::<Service>(&()),
+        RefKind::Network => ApiResource::erase::<Network>(&()),
+    };
+    let list = Api::<DynamicObject>::namespaced_with(kube.clone(), namespace, &resource)
+        .list(&Default::default())
+        .await
+        .map_err(|e| format!("cannot list {}s in {namespace}: {e}", kind.name()))?;
+    Ok(list
+        .items
+        .into_iter()
+        .map(|o| Candidate {
+            name: o.name_any(),
+            labels: o.labels().clone(),
+            external_name: o.annotations().get(meta::EXTERNAL_NAME).cloned(),
+        })
+        .collect())
 }
 
 /// The S4T client of the resource's site: its ProviderConfig (or ClusterProviderConfig) and
@@ -269,7 +436,7 @@ async fn connect(
     kube: &Client,
     r: &ProviderConfigReference,
     ns: &str,
-) -> Result<s4t_client::Client, String> {
+) -> Result<(s4t_client::Client, Option<String>), String> {
     let ns = ns.to_string();
     let (site, secret_ns): (SiteSpec, String) = match r.kind.as_str() {
         "ClusterProviderConfig" => {
@@ -313,8 +480,20 @@ async fn connect(
         .map(|b| String::from_utf8_lossy(&b.0).trim().to_string())
         .filter(|t| !t.is_empty())
         .ok_or_else(|| format!("Secret {secret_ns}/{} has no key {:?}", s.name, s.key))?;
-    s4t_client::Client::with_ca(&site.endpoint, Some(token), site.ca_bundle.as_deref())
-        .map_err(|e| e.to_string())
+    let host = site
+        .endpoint
+        .split_once("://")
+        .map(|(_, rest)| {
+            rest.split(['/', ':'])
+                .next()
+                .unwrap_or_default()
+                .to_string()
+        })
+        .filter(|h| !h.is_empty());
+    let client =
+        s4t_client::Client::with_ca(&site.endpoint, Some(token), site.ca_bundle.as_deref())
+            .map_err(|e| e.to_string())?;
+    Ok((client, host))
 }
 
 /// The writes of one reconcile.
@@ -336,7 +515,7 @@ impl<'a, K: ManagedKind> Run<'a, K> {
         Run {
             resource,
             ctx,
-            api: Api::namespaced(ctx.kube.clone(), &resource.namespace().unwrap_or_default()),
+            api: K::api(ctx.kube.clone(), &resource.namespace().unwrap_or_default()),
             resource_version: resource.resource_version(),
             status: resource.managed_status(),
             at_provider: None,
@@ -364,6 +543,91 @@ impl<'a, K: ManagedKind> Run<'a, K> {
 
     async fn patch_meta(&mut self, metadata: Value, fresh: bool) -> Result<(), String> {
         self.patch(json!({ "metadata": metadata }), fresh).await
+    }
+
+    /// Writes the connection details into the Secret `spec.writeConnectionSecretToRef` names
+    /// (made if missing, owned by the resource so that it goes with it).
+    async fn publish(&self, details: &BTreeMap<String, String>) -> Result<(), String> {
+        let Some((ns, name)) = self.resource.connection_secret() else {
+            return Ok(());
+        };
+        let data: BTreeMap<String, ByteString> = details
+            .iter()
+            .map(|(k, v)| (k.clone(), ByteString(v.clone().into_bytes())))
+            .collect();
+        let secrets = Api::<Secret>::namespaced(self.ctx.kube.clone(), &ns);
+        let current = secrets
+            .get_opt(&name)
+            .await
+            .map_err(|e| format!("Secret {ns}/{name}: {e}"))?;
+        match current {
+            Some(s) if s.data.as_ref() == Some(&data) => Ok(()),
+            Some(_) => secrets
+                .patch(
+                    &name,
+                    &PatchParams::default(),
+                    &Patch::Merge(&json!({"data": data})),
+                )
+                .await
+                .map(|_| ())
+                .map_err(|e| format!("Secret {ns}/{name}: {e}")),
+            None => {
+                let r = self.resource;
+                let owner = OwnerReference {
+                    api_version: K::api_version(&()).to_string(),
+                    kind: K::kind(&()).to_string(),
+                    name: r.name_any(),
+                    uid: r.uid().unwrap_or_default(),
+                    controller: Some(true),
+                    block_owner_deletion: None,
+                };
+                let secret = Secret {
+                    metadata: ObjectMeta {
+                        name: Some(name.clone()),
+                        namespace: Some(ns.clone()),
+                        owner_references: Some(vec![owner]),
+                        ..Default::default()
+                    },
+                    type_: Some(meta::CONNECTION_SECRET_TYPE.into()),
+                    data: Some(data),
+                    ..Default::default()
+                };
+                secrets
+                    .create(&PostParams::default(), &secret)
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| format!("Secret {ns}/{name}: {e}"))
+            }
+        }
+    }
+
+    /// Deletes the connection Secret, when the resource owns it.
+    async fn unpublish(&self) -> Result<(), String> {
+        let Some((ns, name)) = self.resource.connection_secret() else {
+            return Ok(());
+        };
+        let secrets = Api::<Secret>::namespaced(self.ctx.kube.clone(), &ns);
+        let Some(s) = secrets
+            .get_opt(&name)
+            .await
+            .map_err(|e| format!("Secret {ns}/{name}: {e}"))?
+        else {
+            return Ok(());
+        };
+        let ours = s
+            .metadata
+            .owner_references
+            .iter()
+            .flatten()
+            .any(|o| Some(&o.uid) == self.resource.uid().as_ref());
+        if !ours {
+            return Ok(());
+        }
+        match secrets.delete(&name, &Default::default()).await {
+            Ok(_) => Ok(()),
+            Err(kube::Error::Api(e)) if e.code == 404 => Ok(()),
+            Err(e) => Err(format!("Secret {ns}/{name}: {e}")),
+        }
     }
 
     async fn event(&self, kind: EventKind, reason: &str, message: &str) {
@@ -441,6 +705,12 @@ impl<'a, K: ManagedKind> Run<'a, K> {
             }
             if let Some(e) = last {
                 tracing::error!(resource = %key, error = %e, "create result not recorded: the next reconcile stops on the pending annotation");
+            }
+        }
+        if o.unpublish {
+            if let Err(e) = self.unpublish().await {
+                tracing::warn!(resource = %key, error = %e, "connection details not unpublished");
+                return Ok(Action::requeue(self.ctx.next_backoff(&key)));
             }
         }
         if o.remove_finalizer {

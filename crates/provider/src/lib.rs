@@ -14,12 +14,11 @@
 #![deny(rust_2018_idioms)]
 
 pub mod apis;
-pub mod boards;
 pub mod conditions;
 pub use {k8s_openapi, kube};
 pub mod controller;
-pub mod fleets;
 pub mod kinds;
 pub mod managed;
 pub mod meta;
 pub mod policy;
+pub mod refs;

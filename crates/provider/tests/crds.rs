@@ -10,7 +10,7 @@ fn package_dir() -> PathBuf {
 #[test]
 fn package_crds_match_the_types() {
     let files = s4t_provider::apis::crd_files();
-    assert_eq!(files.len(), 4);
+    assert_eq!(files.len(), 12);
     for (name, text) in files {
         let on_disk = std::fs::read_to_string(package_dir().join(&name)).unwrap_or_default();
         assert!(

@@ -380,3 +380,328 @@ async fn boards_follow_their_managed_resources() {
     assert_eq!(status, 404, "the board outlived its resource");
     controller.abort();
 }
+
+/// Any kind of the provider's group, as JSON.
+fn resource(kind: &str) -> s4t_provider::kube::api::ApiResource {
+    s4t_provider::kube::api::ApiResource::from_gvk(
+        &s4t_provider::kube::core::GroupVersionKind::gvk(
+            s4t_provider::apis::GROUP,
+            s4t_provider::apis::VERSION,
+            kind,
+        ),
+    )
+}
+
+fn dynamic(kube: &kube::Client, kind: &str, ns: &str) -> KubeApi<kube::api::DynamicObject> {
+    KubeApi::namespaced_with(kube.clone(), ns, &resource(kind))
+}
+
+/// Creates a managed resource from its manifest (as a user's YAML would give it).
+async fn apply(kube: &kube::Client, ns: &str, manifest: Value) {
+    let kind = manifest["kind"].as_str().unwrap().to_string();
+    let mut m = manifest;
+    m["apiVersion"] = json!(format!(
+        "{}/{}",
+        s4t_provider::apis::GROUP,
+        s4t_provider::apis::VERSION
+    ));
+    let object: kube::api::DynamicObject = serde_json::from_value(m).unwrap();
+    dynamic(kube, &kind, ns)
+        .create(&PostParams::default(), &object)
+        .await
+        .unwrap();
+}
+
+async fn read(kube: &kube::Client, kind: &str, ns: &str, name: &str) -> Option<Value> {
+    let o = dynamic(kube, kind, ns).get_opt(name).await.ok()??;
+    Some(serde_json::to_value(o).unwrap())
+}
+
+/// A condition of a resource as JSON: (status, reason, message).
+fn cond(v: &Value, kind: &str) -> Option<(String, String, String)> {
+    let c = v["status"]["conditions"]
+        .as_array()?
+        .iter()
+        .find(|c| c["type"] == kind)?;
+    Some((
+        c["status"].as_str()?.to_string(),
+        c["reason"].as_str()?.to_string(),
+        c["message"].as_str().unwrap_or_default().to_string(),
+    ))
+}
+
+fn is_true(v: &Value, kind: &str) -> bool {
+    cond(v, kind).is_some_and(|c| c.0 == "True")
+}
+
+fn external_name(v: &Value) -> Option<String> {
+    v["metadata"]["annotations"]["crossplane.io/external-name"]
+        .as_str()
+        .map(str::to_string)
+}
+
+/// The managed kinds beyond Board and Fleet, end to end with a real agent: a Board comes
+/// online and is Ready; a Plugin injected through a PluginInjection (pluginRef, boardSelector)
+/// runs on the board, and runs again after it is stopped out of band; a ServiceExposure
+/// (serviceRef, boardRef) writes host and port into its connection Secret; a spec the cloud
+/// refuses says why in Synced; deleting the resources cleans the cloud up; a Board applied
+/// while the cloud is down is made exactly once when it returns.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plugins_services_and_failures_follow_their_resources() {
+    let dir = temp_dir("provider-kinds");
+    let (api_port, wamp_port) = (free_port(), free_port());
+    let (cloud, base) = start_cloud(&dir, api_port, wamp_port);
+    let mut cloud = Some(cloud);
+    let s4t = Api::of(&dir, base.clone());
+    let (_server, url) = test_apiserver::TestApiServer::start().await;
+    let kube = kube::Client::try_from(kube::Config::new(url.parse().unwrap())).unwrap();
+    let mut secret = Secret::default();
+    secret.metadata.name = Some("site-a".into());
+    secret.data = Some(
+        [(
+            "token".to_string(),
+            ByteString(s4t.token.clone().into_bytes()),
+        )]
+        .into(),
+    );
+    KubeApi::<Secret>::namespaced(kube.clone(), "crossplane-system")
+        .create(&PostParams::default(), &secret)
+        .await
+        .unwrap();
+    let site: ClusterProviderConfig = serde_json::from_value(json!({
+        "apiVersion": "iot.s4t.m.crossplane.io/v1alpha1", "kind": "ClusterProviderConfig",
+        "metadata": {"name": "default"},
+        "spec": {"endpoint": base, "credentials": {"source": "Secret",
+                 "secretRef": {"namespace": "crossplane-system", "name": "site-a", "key": "token"}}},
+    }))
+    .unwrap();
+    KubeApi::<ClusterProviderConfig>::all(kube.clone())
+        .create(&PostParams::default(), &site)
+        .await
+        .unwrap();
+    let _controller = AbortOnDrop(tokio::spawn(s4t_provider::controller::run(
+        kube.clone(),
+        s4t_provider::controller::RunConfig {
+            poll: Duration::from_millis(500),
+            max_reconcile_rate: 10,
+        },
+    )));
+    let k = &kube;
+
+    // A board whose agent connects is Ready, with its status from the cloud.
+    apply(
+        k,
+        "lab",
+        json!({"kind": "Board", "metadata": {"name": "rpi", "labels": {"site": "a"}},
+        "spec": {"forProvider": {"code": "PROV-AGENT",
+                 "location": {"latitude": "38.19", "longitude": "15.55", "altitude": "10"}}}}),
+    )
+    .await;
+    let board = until("the board is created", async || {
+        external_name(&read(k, "Board", "lab", "rpi").await?)
+    })
+    .await;
+    let agent_dir = temp_dir("provider-agent");
+    let _agent = start_agent_at(
+        &agent_dir,
+        "PROV-AGENT",
+        &format!("ws://127.0.0.1:{wamp_port}/"),
+        &["--python", "python3"],
+    );
+    until("the board is Ready", async || {
+        let b = read(k, "Board", "lab", "rpi").await?;
+        (is_true(&b, "Ready") && b["status"]["atProvider"]["status"] == "online").then_some(())
+    })
+    .await;
+
+    // A plugin injected by reference and selector runs on the board.
+    apply(
+        k,
+        "lab",
+        json!({"kind": "Plugin", "metadata": {"name": "ticker"},
+        "spec": {"forProvider": {"code": TICKER_PLUGIN, "callable": false}}}),
+    )
+    .await;
+    apply(
+        k,
+        "lab",
+        json!({"kind": "PluginInjection", "metadata": {"name": "ticker-on-rpi"},
+        "spec": {"forProvider": {"pluginRef": {"name": "ticker"},
+                 "boardSelector": {"matchLabels": {"site": "a"}}}}}),
+    )
+    .await;
+    let injection = until("the plugin runs", async || {
+        let i = read(k, "PluginInjection", "lab", "ticker-on-rpi").await?;
+        (is_true(&i, "Ready") && i["status"]["atProvider"]["state"] == "ALIVE").then_some(i)
+    })
+    .await;
+    let plugin = external_name(&read(k, "Plugin", "lab", "ticker").await.unwrap()).unwrap();
+    assert_eq!(external_name(&injection), Some(format!("{board}/{plugin}")));
+    // The references were resolved into the spec.
+    assert_eq!(injection["spec"]["forProvider"]["board"], json!(board));
+    assert_eq!(injection["spec"]["forProvider"]["plugin"], json!(plugin));
+    let status = async || {
+        s4t.call(
+            reqwest::Method::POST,
+            &format!("/v1/boards/{board}/plugins/{plugin}"),
+            Some(json!({"action": "PluginStatus"})),
+        )
+        .await
+    };
+    assert_eq!(status().await, (200, json!("ALIVE")));
+    // Stopped out of band: started again.
+    let (code, _) = s4t
+        .call(
+            reqwest::Method::POST,
+            &format!("/v1/boards/{board}/plugins/{plugin}"),
+            Some(json!({"action": "PluginStop"})),
+        )
+        .await;
+    assert_eq!(code, 200);
+    until("the plugin runs again", async || {
+        (status().await == (200, json!("ALIVE"))).then_some(())
+    })
+    .await;
+
+    // A service exposed on the board: its public port in the connection Secret.
+    apply(
+        k,
+        "lab",
+        json!({"kind": "Service", "metadata": {"name": "ssh"},
+        "spec": {"forProvider": {"port": 22, "protocol": "TCP"}}}),
+    )
+    .await;
+    apply(
+        k,
+        "lab",
+        json!({"kind": "ServiceExposure", "metadata": {"name": "ssh-on-rpi"},
+        "spec": {"forProvider": {"serviceRef": {"name": "ssh"}, "boardRef": {"name": "rpi"}},
+                 "writeConnectionSecretToRef": {"name": "ssh-on-rpi"}}}),
+    )
+    .await;
+    let secrets = KubeApi::<Secret>::namespaced(kube.clone(), "lab");
+    let details = until("the connection secret", async || {
+        let s = secrets.get_opt("ssh-on-rpi").await.ok()??;
+        let data = s.data?;
+        let text = |k: &str| String::from_utf8(data.get(k)?.0.clone()).ok();
+        Some((text("host")?, text("port")?, s.type_))
+    })
+    .await;
+    let (_, exposed) = s4t
+        .call(
+            reqwest::Method::GET,
+            &format!("/v1/boards/{board}/services"),
+            None,
+        )
+        .await;
+    assert_eq!(
+        details,
+        (
+            "127.0.0.1".to_string(),
+            exposed["exposed"][0]["public_port"].to_string(),
+            Some("connection.crossplane.io/v1alpha1".to_string())
+        ),
+        "{exposed}"
+    );
+
+    // A spec the cloud refuses: Synced=False with the cloud's message, nothing made.
+    apply(
+        k,
+        "lab",
+        json!({"kind": "Network", "metadata": {"name": "bad"},
+        "spec": {"forProvider": {"cidr": "10.20.0.0/24", "gateway": "10.30.0.1"}}}),
+    )
+    .await;
+    let refused = until("the refusal", async || {
+        let n = read(k, "Network", "lab", "bad").await?;
+        cond(&n, "Synced")
+            .filter(|c| c.0 == "False")
+            .map(|c| (c, n))
+    })
+    .await;
+    assert_eq!(refused.0 .1, "ReconcileError");
+    assert!(
+        refused.0 .2.starts_with("create failed: ") && refused.0 .2.contains("gateway 10.30.0.1"),
+        "{:?}",
+        refused.0
+    );
+    assert_eq!(external_name(&refused.1), None);
+    let (_, nets) = s4t.call(reqwest::Method::GET, "/v1/networks", None).await;
+    assert_eq!(nets["networks"].as_array().map(Vec::len), Some(0), "{nets}");
+
+    // Deleting the resources cleans the cloud up, the connection Secret with them.
+    for (kind, name) in [
+        ("PluginInjection", "ticker-on-rpi"),
+        ("ServiceExposure", "ssh-on-rpi"),
+    ] {
+        dynamic(k, kind, "lab")
+            .delete(name, &Default::default())
+            .await
+            .unwrap();
+        until("the resource goes", async || {
+            read(k, kind, "lab", name).await.is_none().then_some(())
+        })
+        .await;
+    }
+    let (_, injections) = s4t
+        .call(
+            reqwest::Method::GET,
+            &format!("/v1/boards/{board}/plugins"),
+            None,
+        )
+        .await;
+    assert_eq!(injections["injections"], json!([]), "{injections}");
+    let (_, exposed) = s4t
+        .call(
+            reqwest::Method::GET,
+            &format!("/v1/boards/{board}/services"),
+            None,
+        )
+        .await;
+    assert_eq!(exposed["exposed"], json!([]), "{exposed}");
+    assert!(secrets.get_opt("ssh-on-rpi").await.unwrap().is_none());
+
+    // The cloud goes down: a Board applied meanwhile is not Synced, and is made once when
+    // the cloud returns.
+    cloud.take().unwrap().kill9();
+    apply(
+        k,
+        "lab",
+        json!({"kind": "Board", "metadata": {"name": "late"},
+        "spec": {"forProvider": {"code": "PROV-LATE",
+                 "location": {"latitude": "1", "longitude": "2", "altitude": "3"}}}}),
+    )
+    .await;
+    let down = until("the outage is reported", async || {
+        let b = read(k, "Board", "lab", "late").await?;
+        cond(&b, "Synced").filter(|c| c.0 == "False")
+    })
+    .await;
+    assert!(down.2.contains("cannot reach the s4t API"), "{down:?}");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let (_cloud, _) = start_cloud(&dir, api_port, wamp_port);
+    let late = until("the board is made after the outage", async || {
+        let b = read(k, "Board", "lab", "late").await?;
+        is_true(&b, "Synced").then(|| external_name(&b)).flatten()
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let (_, all) = s4t.call(reqwest::Method::GET, "/v1/boards", None).await;
+    let made: Vec<&Value> = all["boards"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|b| b["name"] == "late")
+        .collect();
+    assert_eq!(made.len(), 1, "made more than once: {all}");
+    assert_eq!(made[0]["uuid"], json!(late));
+}
+
+/// Stops a spawned task when the test ends.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}

@@ -1,9 +1,64 @@
 //! The Fleet kind against the S4T REST API, as pure functions.
 
+use kube::ResourceExt;
 use serde_json::{json, Map, Value};
 
-use crate::apis::FleetParameters;
+use super::{
+    found, read_item, spec_and_status_accessors, uuid_of, ManagedKind, Observed, Reply, Request,
+    Target, Verb,
+};
+use crate::apis::{Fleet, FleetParameters};
+use crate::conditions;
 use crate::managed::Observation;
+use crate::refs::Resolved;
+
+impl ManagedKind for Fleet {
+    const COMPONENT: &'static str = "provider-s4t/managed/fleet";
+
+    spec_and_status_accessors!();
+
+    fn next_read(&self, at: Target<'_>, replies: &[Reply]) -> Option<Request> {
+        read_item(format!("v1/fleets/{}", at.external), replies)
+    }
+
+    fn observe(&self, at: Target<'_>, replies: &[Reply]) -> Result<Observed, String> {
+        let remote = found(replies)?;
+        let (observation, patch) = observe(&self.spec.for_provider, &self.name_any(), remote);
+        if !observation.exists {
+            return Ok(Observed::absent());
+        }
+        let updates = patch
+            .map(|p| {
+                vec![Request::with(
+                    Verb::Patch,
+                    format!("v1/fleets/{}", at.external),
+                    p,
+                )]
+            })
+            .unwrap_or_default();
+        Ok(Observed::present(
+            json!({"uuid": remote.and_then(|r| r["uuid"].as_str())}),
+            conditions::available(),
+            updates,
+        ))
+    }
+
+    fn create(&self, _: &Resolved) -> Result<Request, String> {
+        Ok(Request::with(
+            Verb::Post,
+            "v1/fleets",
+            create_body(&self.spec.for_provider, &self.name_any()),
+        ))
+    }
+
+    fn created(&self, _: &Resolved, reply: &Value) -> Result<String, String> {
+        uuid_of(reply)
+    }
+
+    fn delete(&self, at: Target<'_>, _: &[super::Reply]) -> Vec<Request> {
+        vec![Request::delete(format!("v1/fleets/{}", at.external))]
+    }
+}
 
 fn name<'a>(p: &'a FleetParameters, resource_name: &'a str) -> &'a str {
     p.name.as_deref().unwrap_or(resource_name)

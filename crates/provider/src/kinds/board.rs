@@ -2,10 +2,74 @@
 //! what an observed board says (exists, up to date, late-initialised fields), and the patch
 //! that brings it back to the spec.
 
+use kube::ResourceExt;
 use serde_json::{json, Map, Value};
 
-use crate::apis::{BoardObservation, BoardParameters};
+use super::{
+    found, read_item, spec_and_status_accessors, uuid_of, ManagedKind, Request, Target, Verb,
+};
+use crate::apis::{Board, BoardObservation, BoardParameters};
+use crate::conditions;
 use crate::managed::Observation;
+use crate::refs::Resolved;
+
+impl ManagedKind for Board {
+    const COMPONENT: &'static str = "provider-s4t/managed/board";
+
+    spec_and_status_accessors!();
+
+    fn next_read(&self, at: Target<'_>, replies: &[super::Reply]) -> Option<Request> {
+        read_item(format!("v1/boards/{}", at.external), replies)
+    }
+
+    fn observe(&self, at: Target<'_>, replies: &[super::Reply]) -> Result<super::Observed, String> {
+        let o = observe(&self.spec.for_provider, &self.name_any(), found(replies)?);
+        if !o.observation.exists {
+            return Ok(super::Observed::absent());
+        }
+        // Ready tells the truth: a board is usable when its agent is connected.
+        let ready = match o.at_provider.status.as_deref() {
+            Some("online") => conditions::available(),
+            other => conditions::unavailable(format!(
+                "the board is {} in S4T: it is usable once its agent connects",
+                other.unwrap_or("in an unknown state")
+            )),
+        };
+        Ok(super::Observed {
+            observation: o.observation,
+            at_provider: json!(o.at_provider),
+            ready: Some(ready),
+            late_initialized: o.late_initialized.map(|p| json!(p)),
+            updates: o
+                .patch
+                .map(|p| {
+                    vec![Request::with(
+                        Verb::Patch,
+                        format!("v1/boards/{}", at.external),
+                        p,
+                    )]
+                })
+                .unwrap_or_default(),
+            connection: Default::default(),
+        })
+    }
+
+    fn create(&self, _: &Resolved) -> Result<Request, String> {
+        Ok(Request::with(
+            Verb::Post,
+            "v1/boards",
+            create_body(&self.spec.for_provider, &self.name_any()),
+        ))
+    }
+
+    fn created(&self, _: &Resolved, reply: &Value) -> Result<String, String> {
+        uuid_of(reply)
+    }
+
+    fn delete(&self, at: Target<'_>, _: &[super::Reply]) -> Vec<Request> {
+        vec![Request::delete(format!("v1/boards/{}", at.external))]
+    }
+}
 
 /// The name the board has in S4T: `forProvider.name`, else the resource's name.
 fn name<'a>(p: &'a BoardParameters, resource_name: &'a str) -> &'a str {

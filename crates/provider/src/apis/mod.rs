@@ -185,6 +185,31 @@ macro_rules! managed_resource {
     };
 }
 
+/// Free JSON objects (plugin parameters, extras, workload artifacts): kept as given.
+pub fn free_object(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({
+        "type": "object",
+        "x-kubernetes-preserve-unknown-fields": true
+    })
+}
+
+/// Like [`free_object`], for an optional field.
+pub fn free_objects(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({
+        "type": "array",
+        "items": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}
+    })
+}
+
+mod compute;
+mod network;
+mod plugin;
+mod service;
+pub use compute::*;
+pub use network::*;
+pub use plugin::*;
+pub use service::*;
+
 managed_resource! {
     /// A board of an S4T cloud.
     kind: "Board",
@@ -329,6 +354,14 @@ pub fn crds() -> Vec<(
     [
         Board::crd(),
         Fleet::crd(),
+        Plugin::crd(),
+        PluginInjection::crd(),
+        Service::crd(),
+        ServiceExposure::crd(),
+        Network::crd(),
+        Port::crd(),
+        Webservice::crd(),
+        Workload::crd(),
         ProviderConfig::crd(),
         ClusterProviderConfig::crd(),
     ]
