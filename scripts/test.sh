@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test of the project on a fresh Debian machine with the Rust toolchain:
 #   1. installs what the tests need: from apt, PostgreSQL and the overlay tests' network tools
-#      (iproute2, iperf3, tcpdump, ping, nftables); from PyPI, the stock python-iotronicclient
+#      (iproute2, iperf3, tcpdump, ping, nftables), kubectl (the provider's tests drive the
+#      test API server with it; Debian's kubernetes-client when none is installed); from PyPI, the stock python-iotronicclient
 #      0.4.7 and iotronic-lightningrod 0.5.0, each in a CPython 3.8 venv,
 #   2. starts a throw-away PostgreSQL on loopback,
 #   3. checks formatting and lints, then runs the whole suite (cargo nextest when available).
@@ -14,9 +15,9 @@ PG_URL=$(scripts/postgres.sh start)
 trap 'scripts/postgres.sh stop' EXIT
 echo "$PG_URL"
 
-echo "== network tools for the overlay tests (iproute2, iperf3, tcpdump, ping, nftables)"
+echo "== network tools for the overlay tests (iproute2, iperf3, tcpdump, ping, nftables), kubectl"
 missing=()
-for pair in ip:iproute2 iperf3:iperf3 tcpdump:tcpdump ping:iputils-ping nft:nftables; do
+for pair in ip:iproute2 iperf3:iperf3 tcpdump:tcpdump ping:iputils-ping nft:nftables kubectl:kubernetes-client; do
   command -v "${pair%%:*}" >/dev/null 2>&1 || missing+=("${pair#*:}")
 done
 if [ ${#missing[@]} -gt 0 ]; then

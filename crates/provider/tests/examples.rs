@@ -35,3 +35,51 @@ fn examples_parse_as_their_kinds() {
     );
     assert!(p.unwrap_err().contains("Frobnicate"));
 }
+
+/// Every manifest of `examples/provider/` is a resource of one of the provider's kinds, and
+/// every kind has one.
+#[test]
+fn every_kind_has_an_example() {
+    use s4t_provider::apis::*;
+    fn parse<K: serde::de::DeserializeOwned>(text: &str, file: &str) {
+        if let Err(e) = serde_norway::from_str::<K>(text) {
+            panic!("examples/provider/{file}: {e}");
+        }
+    }
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../examples/provider");
+    let mut kinds = std::collections::BTreeSet::new();
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        let file = path.file_name().unwrap().to_string_lossy().to_string();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let v: serde_json::Value = serde_norway::from_str(&text).unwrap();
+        assert_eq!(
+            v["apiVersion"], "iot.s4t.m.crossplane.io/v1alpha1",
+            "{file}"
+        );
+        let kind = v["kind"].as_str().unwrap().to_string();
+        match kind.as_str() {
+            "ClusterProviderConfig" => parse::<ClusterProviderConfig>(&text, &file),
+            "Board" => parse::<Board>(&text, &file),
+            "Fleet" => parse::<Fleet>(&text, &file),
+            "Plugin" => parse::<Plugin>(&text, &file),
+            "PluginInjection" => parse::<PluginInjection>(&text, &file),
+            "Service" => parse::<Service>(&text, &file),
+            "ServiceExposure" => parse::<ServiceExposure>(&text, &file),
+            "Network" => parse::<Network>(&text, &file),
+            "Port" => parse::<Port>(&text, &file),
+            "Webservice" => parse::<Webservice>(&text, &file),
+            "Workload" => parse::<Workload>(&text, &file),
+            other => panic!("{file}: kind {other} is not the provider's"),
+        }
+        kinds.insert(kind);
+    }
+    let managed: Vec<String> = s4t_provider::apis::crds()
+        .into_iter()
+        .map(|(_, c)| c.spec.names.kind)
+        .filter(|k| k != "ProviderConfig")
+        .collect();
+    for k in managed {
+        assert!(kinds.contains(&k), "no example of {k}");
+    }
+}

@@ -705,3 +705,191 @@ impl Drop for AbortOnDrop {
         self.0.abort();
     }
 }
+
+/// Runs the real `kubectl` with `kubeconfig`; its exit status, stdout and stderr.
+async fn kubectl(kubeconfig: &std::path::Path, args: &[&str]) -> (bool, String, String) {
+    let kubeconfig = kubeconfig.to_path_buf();
+    let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+    tokio::task::spawn_blocking(move || {
+        let out = std::process::Command::new("kubectl")
+            .env("KUBECONFIG", &kubeconfig)
+            .arg("--cache-dir")
+            .arg(kubeconfig.with_extension("cache"))
+            .args(&args)
+            .output()
+            .expect("kubectl runs (scripts/test.sh installs it)");
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).to_string(),
+            String::from_utf8_lossy(&out.stderr).to_string(),
+        )
+    })
+    .await
+    .unwrap()
+}
+
+/// The rows of `kubectl get` output, split on runs of blanks.
+fn rows(out: &str) -> Vec<Vec<String>> {
+    out.lines()
+        .map(|l| l.split_whitespace().map(str::to_string).collect())
+        .collect()
+}
+
+/// The real `kubectl` against the test API server: it applies the CRDs of `package/crds/`
+/// and every manifest of `examples/provider/`, and `kubectl get` shows the printer columns
+/// with what the provider wrote (reconciling against a real cloud).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_applies_the_examples_and_shows_the_columns() {
+    let dir = temp_dir("provider-kubectl");
+    let (_cloud, base) = start_cloud(&dir, free_port(), free_port());
+    let s4t = Api::of(&dir, base.clone());
+    let (_server, url) = test_apiserver::TestApiServer::start().await;
+    let kubeconfig = dir.join("kubeconfig");
+    std::fs::write(
+        &kubeconfig,
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: test\n  cluster:\n    server: {url}\n\
+             users:\n- name: test\n  user:\n    token: test\ncontexts:\n- name: test\n  context:\n    \
+             cluster: test\n    user: test\n    namespace: lab\ncurrent-context: test\n"
+        ),
+    )
+    .unwrap();
+    let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let crds = repo.join("package/crds");
+    let examples = repo.join("examples/provider");
+    let k = async |args: &[&str]| {
+        let (ok, out, err) = kubectl(&kubeconfig, args).await;
+        assert!(ok, "kubectl {args:?}: {err}{out}");
+        out
+    };
+
+    // The test API server serves no OpenAPI, so kubectl's client-side validation is off.
+    let out = k(&["apply", "--validate=false", "-f", crds.to_str().unwrap()]).await;
+    assert!(
+        out.contains(
+            "customresourcedefinition.apiextensions.k8s.io/boards.iot.s4t.m.crossplane.io created"
+        ),
+        "{out}"
+    );
+    // (`kubectl create secret` would send protobuf, which the test API server does not read.)
+    use base64::Engine;
+    let token = base64::engine::general_purpose::STANDARD.encode(&s4t.token);
+    let secret = dir.join("secret.yaml");
+    std::fs::write(
+        &secret,
+        format!(
+            "apiVersion: v1\nkind: Secret\nmetadata:\n  name: site-a\n  namespace: crossplane-system\n\
+             data:\n  token: {token}\n"
+        ),
+    )
+    .unwrap();
+    k(&["apply", "--validate=false", "-f", secret.to_str().unwrap()]).await;
+    k(&[
+        "apply",
+        "--validate=false",
+        "-f",
+        examples.join("site.yaml").to_str().unwrap(),
+    ])
+    .await;
+    // The example's endpoint is a site's public name; here the site is on loopback.
+    let endpoint = format!("{{\"spec\":{{\"endpoint\":\"{base}\"}}}}");
+    k(&[
+        "patch",
+        "clusterproviderconfig",
+        "default",
+        "--type",
+        "merge",
+        "-p",
+        &endpoint,
+    ])
+    .await;
+    let kube = kube::Client::try_from(kube::Config::new(url.parse().unwrap())).unwrap();
+    let _controller = AbortOnDrop(tokio::spawn(s4t_provider::controller::run(
+        kube.clone(),
+        s4t_provider::controller::RunConfig {
+            poll: Duration::from_millis(500),
+            max_reconcile_rate: 10,
+        },
+    )));
+    // Every other example (site.yaml again would put its public endpoint back).
+    let mut args = vec!["apply".to_string(), "--validate=false".to_string()];
+    for e in std::fs::read_dir(&examples).unwrap() {
+        let path = e.unwrap().path();
+        if path.file_name().unwrap() != "site.yaml" {
+            args.extend(["-f".to_string(), path.to_string_lossy().to_string()]);
+        }
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = k(&args).await;
+    for made in [
+        "board.iot.s4t.m.crossplane.io/lab-01 created",
+        "plugininjection.iot.s4t.m.crossplane.io/temperature-on-lab-01 created",
+        "workload.iot.s4t.m.crossplane.io/sampler created",
+    ] {
+        assert!(out.contains(made), "{made}: {out}");
+    }
+
+    // The Board's columns: READY False (no agent), SYNCED True, its uuid, its S4T status.
+    let board = until("kubectl shows the board", async || {
+        let out = k(&["get", "boards"]).await;
+        let rows = rows(&out);
+        let row = rows
+            .iter()
+            .find(|r| r.first().map(String::as_str) == Some("lab-01"))?;
+        (row.len() == 6 && row[2] == "True").then(|| (rows[0].clone(), row.clone()))
+    })
+    .await;
+    assert_eq!(
+        board.0,
+        ["NAME", "READY", "SYNCED", "EXTERNAL-NAME", "STATUS", "AGE"]
+    );
+    assert_eq!(board.1[1], "False");
+    assert_eq!(board.1[4], "registered");
+    let (status, remote) = s4t
+        .call(
+            reqwest::Method::GET,
+            &format!("/v1/boards/{}", board.1[3]),
+            None,
+        )
+        .await;
+    assert_eq!((status, remote["code"].as_str()), (200, Some("LAB-01")));
+
+    // A kind-specific column, filled from the cloud.
+    let network = until("kubectl shows the network", async || {
+        let rows = rows(&k(&["get", "networks"]).await);
+        let row = rows
+            .iter()
+            .find(|r| r.first().map(String::as_str) == Some("lab-net"))?;
+        (row.len() == 6 && row[1] == "True").then(|| (rows[0].clone(), row.clone()))
+    })
+    .await;
+    assert_eq!(
+        network.0,
+        ["NAME", "READY", "SYNCED", "EXTERNAL-NAME", "CIDR", "AGE"]
+    );
+    assert_eq!(network.1[4], "10.10.0.0/24");
+    // The injection cannot be made while the board is offline, and says so.
+    let injection = until("kubectl shows the injection", async || {
+        let out = k(&[
+            "get",
+            "plugininjection",
+            "temperature-on-lab-01",
+            "-o",
+            "json",
+        ])
+        .await;
+        let v: Value = serde_json::from_str(&out).ok()?;
+        // (References wait for the Plugin and the Board to be made first.)
+        cond(&v, "Synced").filter(|c| c.0 == "False" && c.2.starts_with("create failed"))
+    })
+    .await;
+    assert!(injection.2.contains("not connected"), "{injection:?}");
+    // Every managed kind of the site at once, by category.
+    let all = k(&["get", "s4t"]).await;
+    for name in [
+        "board.iot.s4t.m.crossplane.io/lab-01",
+        "network.iot.s4t.m.crossplane.io/lab-net",
+    ] {
+        assert!(all.contains(name), "{name}: {all}");
+    }
+}

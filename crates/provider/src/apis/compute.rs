@@ -73,10 +73,9 @@ pub struct WorkloadParameters {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(schema_with = "free_object")]
     pub limits: Option<Map<String, Value>>,
-    /// `{"board": ...}` or `{"selector": {...}, "replicas": N}`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// `{"board": B}`, or `{"replicas": N, "fleet"?: F, "selector"?: {...}}`.
     #[schemars(schema_with = "free_object")]
-    pub placement: Option<Map<String, Value>>,
+    pub placement: Map<String, Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(schema_with = "free_objects")]
     pub expose: Option<Vec<Map<String, Value>>>,

@@ -18,13 +18,15 @@ fn document(w: &Workload) -> Value {
     doc
 }
 
-/// Whether S4T's spec says what the document says. S4T fills defaults (restart, env, ...),
-/// so only the fields the document gives are compared.
+/// Whether S4T's spec says what the document says. S4T fills defaults (restart, env,
+/// `placement.spread`, ...), so only what the document gives is compared, at every depth.
 fn same(doc: &Value, remote: &Value) -> bool {
-    doc.as_object()
-        .into_iter()
-        .flatten()
-        .all(|(k, v)| remote.get(k) == Some(v))
+    match (doc, remote) {
+        (Value::Object(d), Value::Object(r)) => d
+            .iter()
+            .all(|(k, v)| r.get(k).is_some_and(|rv| same(v, rv))),
+        (d, r) => d == r,
+    }
 }
 
 impl ManagedKind for Workload {
@@ -98,7 +100,10 @@ mod tests {
                     env: Default::default(),
                     restart: None,
                     limits: None,
-                    placement: None,
+                    placement: json!({"selector": {"room": "3"}, "replicas": 1})
+                        .as_object()
+                        .cloned()
+                        .unwrap(),
                     expose: None,
                 },
                 management_policies: None,
@@ -112,7 +117,8 @@ mod tests {
             refs: &refs,
         };
         let spec = json!({"name": "sensor", "runtime": "process", "restart": "on-failure",
-                          "artifact": {"command": "sleep", "args": ["60"]}});
+                          "artifact": {"command": "sleep", "args": ["60"]},
+                          "placement": {"fleet": null, "selector": {"room": "3"}, "replicas": 1}});
         // (case, remote spec, status, up to date, ready)
         for (case, remote_spec, status, up, ready) in [
             (
@@ -128,6 +134,17 @@ mod tests {
                 json!({"desired": 1, "running": 0}),
                 true,
                 "False",
+            ),
+            (
+                "replicas changed out of band",
+                {
+                    let mut s = spec.clone();
+                    s["placement"]["replicas"] = json!(3);
+                    s
+                },
+                json!({"desired": 3, "running": 3}),
+                false,
+                "True",
             ),
             (
                 "changed out of band",

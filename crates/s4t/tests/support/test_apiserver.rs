@@ -8,13 +8,19 @@
 //!   merge patch (RFC 7386) of the object or its `/status`, with `metadata.resourceVersion`
 //!   in a patch as a precondition (409 when stale), delete with finalizers
 //!   (`deletionTimestamp` first, gone when the last finalizer is removed);
-//! - a write that changes nothing changes neither the resourceVersion nor the watch.
+//! - a write that changes nothing changes neither the resourceVersion nor the watch;
+//! - discovery (`/version`, `/api`, `/apis`, `/api/v1`, `/apis/G/V`, with the kinds of the
+//!   CRDs created so far, their categories and short names) and server-side printing
+//!   (`meta.k8s.io/v1` Tables from a CRD's printer columns, for the JSONPath subset CRDs
+//!   use), so the real `kubectl` can apply and get.
 //!
 //! Gaps against a real API server: no schema validation, defaulting or pruning (CRD defaults
-//! are not applied: tests give every field), no JSON patch, strategic merge or server-side
-//! apply, no field selectors or label selectors, no RBAC, admission, garbage collection of
-//! owned objects, discovery or OpenAPI (so `kubectl` cannot talk to it), and watches never
-//! time out or expire (no 410 Gone).
+//! are not applied), no CEL (`x-kubernetes-validations`), no OpenAPI documents (so kubectl
+//! runs with `--validate=false`), no protobuf (JSON only: `kubectl create secret` cannot be
+//! used, `kubectl apply` can), no JSON patch, strategic merge or server-side apply, no field
+//! or label selectors, no RBAC, admission, namespaces as objects, or garbage collection of
+//! owned objects, no aggregated discovery, and watches never time out or expire (no 410
+//! Gone).
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -194,6 +200,16 @@ impl TestApiServer {
 }
 
 async fn handle(State(server): State<TestApiServer>, req: Request) -> Response {
+    if req.method() == Method::GET {
+        if let Some(doc) = discovery(&server, req.uri().path()) {
+            return axum::Json(doc).into_response();
+        }
+    }
+    let as_table = req
+        .headers()
+        .get(axum::http::header::ACCEPT)
+        .and_then(|a| a.to_str().ok())
+        .is_some_and(|a| a.contains("as=Table"));
     let Some(t) = parse_path(req.uri().path()) else {
         return status_error(StatusCode::NOT_FOUND, "NotFound", "no such path");
     };
@@ -215,6 +231,9 @@ async fn handle(State(server): State<TestApiServer>, req: Request) -> Response {
         (&Method::GET, None) => {
             if matches!(query.get("watch").map(String::as_str), Some("true" | "1")) {
                 watch(server, t, query.get("resourceVersion").cloned())
+            } else if as_table {
+                let items = list_items(&server, &t);
+                axum::Json(table(&server, &t, &items)).into_response()
             } else {
                 list(&server, &t)
             }
@@ -227,6 +246,11 @@ async fn handle(State(server): State<TestApiServer>, req: Request) -> Response {
                 t.namespace.clone(),
                 name.clone(),
             )) {
+                Some(o) if as_table => {
+                    let o = o.clone();
+                    drop(s);
+                    axum::Json(table(&server, &t, &[o])).into_response()
+                }
                 Some(o) => axum::Json(o.clone()).into_response(),
                 None => status_error(
                     StatusCode::NOT_FOUND,
@@ -244,6 +268,229 @@ async fn handle(State(server): State<TestApiServer>, req: Request) -> Response {
             format!("{method} is not served here"),
         ),
     }
+}
+
+fn list_items(server: &TestApiServer, t: &Target) -> Vec<Value> {
+    let s = server.store.lock().unwrap();
+    s.objects
+        .iter()
+        .filter(|(k, _)| {
+            k.0 == t.gv && k.1 == t.plural && (t.namespace.is_none() || k.2 == t.namespace)
+        })
+        .map(|(_, v)| v.clone())
+        .collect()
+}
+
+const CRDS: (&str, &str) = ("apiextensions.k8s.io/v1", "customresourcedefinitions");
+
+/// The CRDs created so far.
+fn crds(server: &TestApiServer) -> Vec<Value> {
+    let s = server.store.lock().unwrap();
+    s.objects
+        .iter()
+        .filter(|(k, _)| k.0 == CRDS.0 && k.1 == CRDS.1)
+        .map(|(_, v)| v.clone())
+        .collect()
+}
+
+fn api_resource(plural: &str, singular: &str, kind: &str, namespaced: bool) -> Value {
+    json!({"name": plural, "singularName": singular, "namespaced": namespaced, "kind": kind,
+           "verbs": ["create", "delete", "get", "list", "patch", "watch"]})
+}
+
+/// Discovery documents (`/version`, `/api`, `/apis`, `/api/v1`, `/apis/G/V`): what kubectl
+/// reads to map kinds to paths. The provider's kinds are known from their CRDs.
+fn discovery(server: &TestApiServer, path: &str) -> Option<Value> {
+    let path = path.trim_end_matches('/');
+    let crds = || crds(server);
+    let served = |crd: &Value| -> Vec<(String, String)> {
+        let group = crd["spec"]["group"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        crd["spec"]["versions"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|v| Some((group.clone(), v["name"].as_str()?.to_string())))
+            .collect()
+    };
+    match path {
+        "/version" => Some(
+            json!({"major": "1", "minor": "32", "gitVersion": "v1.32.0-s4t-test-apiserver",
+                                  "platform": "linux/amd64"}),
+        ),
+        "/api" => Some(json!({"kind": "APIVersions", "versions": ["v1"],
+            "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": "127.0.0.1"}]})),
+        "/api/v1" => Some(
+            json!({"kind": "APIResourceList", "groupVersion": "v1", "resources": [
+                api_resource("namespaces", "namespace", "Namespace", false),
+                api_resource("secrets", "secret", "Secret", true),
+                api_resource("events", "event", "Event", true),
+                api_resource("configmaps", "configmap", "ConfigMap", true),
+            ]}),
+        ),
+        "/apis" => {
+            let mut groups: BTreeMap<String, Vec<String>> = BTreeMap::new();
+            groups.insert("apiextensions.k8s.io".into(), vec!["v1".into()]);
+            for crd in crds() {
+                for (g, v) in served(&crd) {
+                    let versions = groups.entry(g).or_default();
+                    if !versions.contains(&v) {
+                        versions.push(v);
+                    }
+                }
+            }
+            let groups: Vec<Value> = groups
+                .into_iter()
+                .map(|(name, versions)| {
+                    let versions: Vec<Value> = versions
+                        .iter()
+                        .map(|v| json!({"groupVersion": format!("{name}/{v}"), "version": v}))
+                        .collect();
+                    json!({"name": name, "preferredVersion": versions[0], "versions": versions})
+                })
+                .collect();
+            Some(json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": groups}))
+        }
+        "/apis/apiextensions.k8s.io/v1" => Some(json!({"kind": "APIResourceList",
+            "groupVersion": "apiextensions.k8s.io/v1", "resources": [
+                api_resource("customresourcedefinitions", "customresourcedefinition", "CustomResourceDefinition", false)]})),
+        _ => {
+            let segs: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+            let ["apis", group, version] = segs.as_slice() else {
+                return None;
+            };
+            let mut resources = Vec::new();
+            for crd in crds() {
+                if !served(&crd).contains(&(group.to_string(), version.to_string())) {
+                    continue;
+                }
+                let n = &crd["spec"]["names"];
+                let plural = n["plural"].as_str().unwrap_or_default();
+                let mut r = api_resource(
+                    plural,
+                    n["singular"].as_str().unwrap_or_default(),
+                    n["kind"].as_str().unwrap_or_default(),
+                    crd["spec"]["scope"] == "Namespaced",
+                );
+                r["categories"] = n["categories"].clone();
+                r["shortNames"] = n["shortNames"].clone();
+                resources.push(r);
+                let mut status = api_resource(
+                    &format!("{plural}/status"),
+                    "",
+                    n["kind"].as_str().unwrap_or_default(),
+                    crd["spec"]["scope"] == "Namespaced",
+                );
+                status["verbs"] = json!(["get", "patch"]);
+                resources.push(status);
+            }
+            (!resources.is_empty()).then(|| {
+                json!({"kind": "APIResourceList", "groupVersion": format!("{group}/{version}"),
+                       "resources": resources})
+            })
+        }
+    }
+}
+
+/// A value of an object at a printer column's JSONPath. The subset CRDs use: `.a.b`, dots
+/// escaped in keys (`crossplane\.io/external-name`), and `[?(@.k=='v')]` filters of lists.
+fn json_path<'a>(object: &'a Value, path: &str) -> Option<&'a Value> {
+    let mut segments = Vec::new();
+    let mut current = String::new();
+    let mut chars = path.trim_start_matches('.').chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => current.extend(chars.next()),
+            '.' => segments.push(std::mem::take(&mut current)),
+            '[' => {
+                segments.push(std::mem::take(&mut current));
+                let filter: String = chars.by_ref().take_while(|c| *c != ']').collect();
+                segments.push(format!("[{filter}]"));
+                if chars.peek() == Some(&'.') {
+                    chars.next();
+                }
+            }
+            c => current.push(c),
+        }
+    }
+    if !current.is_empty() {
+        segments.push(current);
+    }
+    let mut v = object;
+    for seg in segments.iter().filter(|s| !s.is_empty()) {
+        if let Some(filter) = seg.strip_prefix("[?(@.").and_then(|f| f.strip_suffix(")]")) {
+            let (key, wanted) = filter.split_once("==")?;
+            let wanted = wanted.trim_matches('\'');
+            v = v
+                .as_array()?
+                .iter()
+                .find(|item| item[key].as_str() == Some(wanted))?;
+        } else {
+            v = v.get(seg.as_str())?;
+        }
+    }
+    Some(v)
+}
+
+/// How old a timestamp is, the way kubectl shows ages.
+fn age(timestamp: &str) -> String {
+    let Ok(t) = chrono::DateTime::parse_from_rfc3339(timestamp) else {
+        return "<invalid>".into();
+    };
+    let s = (chrono::Utc::now() - t.with_timezone(&chrono::Utc))
+        .num_seconds()
+        .max(0);
+    match s {
+        0..120 => format!("{s}s"),
+        120..7200 => format!("{}m", s / 60),
+        _ => format!("{}h", s / 3600),
+    }
+}
+
+/// A `meta.k8s.io/v1` Table of `objects` with the printer columns of their CRD (server-side
+/// printing, which `kubectl get` asks for). Kinds without a CRD get NAME and AGE.
+fn table(server: &TestApiServer, t: &Target, objects: &[Value]) -> Value {
+    let group = t.gv.split_once('/').map_or("", |(g, _)| g);
+    let columns: Vec<Value> = crds(server)
+        .into_iter()
+        .find(|c| c["spec"]["group"] == group && c["spec"]["names"]["plural"] == t.plural.as_str())
+        .and_then(|c| {
+            c["spec"]["versions"][0]["additionalPrinterColumns"]
+                .as_array()
+                .cloned()
+        })
+        .unwrap_or_else(|| {
+            vec![json!({"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"})]
+        });
+    let mut definitions = vec![
+        json!({"name": "Name", "type": "string", "format": "name", "description": "", "priority": 0}),
+    ];
+    for c in &columns {
+        definitions.push(json!({"name": c["name"], "type": c["type"], "format": "",
+            "description": c["description"].as_str().unwrap_or_default(), "priority": c["priority"].as_i64().unwrap_or(0)}));
+    }
+    let rows: Vec<Value> = objects
+        .iter()
+        .map(|o| {
+            let mut cells = vec![o["metadata"]["name"].clone()];
+            for c in &columns {
+                let v = json_path(o, c["jsonPath"].as_str().unwrap_or_default()).cloned();
+                cells.push(match (c["type"].as_str(), v) {
+                    (Some("date"), Some(Value::String(ts))) => json!(age(&ts)),
+                    (_, Some(v)) => v,
+                    (_, None) => Value::Null,
+                });
+            }
+            json!({"cells": cells, "object": {"kind": "PartialObjectMetadata",
+                   "apiVersion": "meta.k8s.io/v1", "metadata": o["metadata"]}})
+        })
+        .collect();
+    let revision = server.store.lock().unwrap().revision;
+    json!({"kind": "Table", "apiVersion": "meta.k8s.io/v1",
+           "metadata": {"resourceVersion": revision.to_string()},
+           "columnDefinitions": definitions, "rows": rows})
 }
 
 fn list(server: &TestApiServer, t: &Target) -> Response {
