@@ -94,8 +94,17 @@ pub async fn run(kube: Client, config: RunConfig) {
 }
 
 async fn run_kind<K: ManagedKind>(kube: Client, ctx: Arc<Context>) {
+    use kube::runtime::{reflector, WatchStreamExt};
     let concurrency = ctx.config.max_reconcile_rate;
-    Controller::new(Api::<K>::all(kube), watcher::Config::default())
+    let (reader, writer) = reflector::store();
+    // Only changes of the desired state trigger a reconcile (Crossplane's
+    // DesiredStateChanged): the provider's own status writes and create bookkeeping do not.
+    let trigger = watcher(Api::<K>::all(kube), watcher::Config::default())
+        .default_backoff()
+        .reflect(writer)
+        .applied_objects()
+        .predicate_filter(desired_state::<K>, Default::default());
+    Controller::for_stream(trigger, reader)
         .with_config(kube::runtime::controller::Config::default().concurrency(concurrency))
         .run(reconcile::<K>, error_policy::<K>, ctx)
         .for_each(|r| async move {
@@ -104,6 +113,22 @@ async fn run_kind<K: ManagedKind>(kube: Client, ctx: Arc<Context>) {
             }
         })
         .await;
+}
+
+/// What a change must touch to trigger a reconcile: the generation (the spec), the labels,
+/// the annotations other than the create bookkeeping, or the deletion.
+fn desired_state<K: ManagedKind>(r: &K) -> Option<u64> {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    r.meta().generation.hash(&mut h);
+    r.labels().hash(&mut h);
+    for (k, v) in r.annotations() {
+        if !meta::IGNORED_BY_WATCH.contains(&k.as_str()) {
+            (k, v).hash(&mut h);
+        }
+    }
+    r.meta().deletion_timestamp.is_some().hash(&mut h);
+    Some(h.finish())
 }
 
 fn key<K: ManagedKind>(r: &K) -> String {
