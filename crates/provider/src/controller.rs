@@ -70,6 +70,8 @@ pub struct Context {
     config: RunConfig,
     /// Failures in a row per resource (namespace/name), for the backoff.
     failures: Mutex<HashMap<String, u32>>,
+    /// The global reconcile budget.
+    budget: Mutex<crate::ratelimit::TokenBucket>,
 }
 
 /// Runs the controllers of every kind until their watches end.
@@ -77,6 +79,10 @@ pub async fn run(kube: Client, config: RunConfig) {
     let ctx = Arc::new(Context {
         kube: kube.clone(),
         failures: Mutex::new(HashMap::new()),
+        budget: Mutex::new(crate::ratelimit::TokenBucket::new(
+            config.max_reconcile_rate,
+            std::time::Instant::now(),
+        )),
         config,
     });
     tokio::join!(
@@ -169,6 +175,10 @@ impl Context {
 
 /// One reconcile of one managed resource.
 async fn reconcile<K: ManagedKind>(resource: Arc<K>, ctx: Arc<Context>) -> Result<Action, Error> {
+    let over_budget = ctx.budget.lock().unwrap().take(std::time::Instant::now());
+    if let Some(wait) = over_budget {
+        return Ok(Action::requeue(wait));
+    }
     let r = resource.as_ref();
     let mut run = Run::new(r, &ctx);
     let snapshot = Snapshot {

@@ -21,4 +21,5 @@ pub mod kinds;
 pub mod managed;
 pub mod meta;
 pub mod policy;
+pub mod ratelimit;
 pub mod refs;
