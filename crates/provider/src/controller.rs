@@ -85,6 +85,7 @@ pub async fn run(kube: Client, config: RunConfig) {
         )),
         config,
     });
+    use crate::apis::legacy;
     tokio::join!(
         run_kind::<Board>(kube.clone(), ctx.clone()),
         run_kind::<Fleet>(kube.clone(), ctx.clone()),
@@ -95,7 +96,15 @@ pub async fn run(kube: Client, config: RunConfig) {
         run_kind::<Network>(kube.clone(), ctx.clone()),
         run_kind::<Port>(kube.clone(), ctx.clone()),
         run_kind::<Webservice>(kube.clone(), ctx.clone()),
-        run_kind::<Workload>(kube, ctx),
+        run_kind::<Workload>(kube.clone(), ctx.clone()),
+        run_kind::<legacy::Device>(kube.clone(), ctx.clone()),
+        run_kind::<legacy::Plugin>(kube.clone(), ctx.clone()),
+        run_kind::<legacy::BoardPluginInjection>(kube.clone(), ctx.clone()),
+        run_kind::<legacy::Service>(kube.clone(), ctx.clone()),
+        run_kind::<legacy::BoardServiceInjection>(kube.clone(), ctx.clone()),
+        run_kind::<legacy::Fleet>(kube.clone(), ctx.clone()),
+        run_kind::<legacy::Port>(kube.clone(), ctx.clone()),
+        run_kind::<legacy::Webservice>(kube, ctx),
     );
 }
 
@@ -185,7 +194,13 @@ async fn reconcile<K: ManagedKind>(resource: Arc<K>, ctx: Arc<Context>) -> Resul
         annotations: r.annotations().clone(),
         finalizers: r.finalizers().to_vec(),
         deleting: r.meta().deletion_timestamp.is_some(),
-        policies: Policies::read(r.management_policies(), DeletionPolicy::Delete),
+        policies: Policies::read(
+            r.management_policies(),
+            match r.deletion_policy() {
+                Some("Orphan") => DeletionPolicy::Orphan,
+                _ => DeletionPolicy::Delete,
+            },
+        ),
         last_handled_reconcile_at: run.status.last_handled_reconcile_at.clone(),
         now: Utc::now(),
     };
@@ -232,7 +247,17 @@ async fn reconcile<K: ManagedKind>(resource: Arc<K>, ctx: Arc<Context>) -> Resul
     if let Some(h) = endpoint_host {
         refs.insert(crate::kinds::service::ENDPOINT_HOST, h);
     }
-    let external = r.annotations().get(meta::EXTERNAL_NAME).cloned();
+    let mut external = r.annotations().get(meta::EXTERNAL_NAME).cloned();
+    if external.is_none() {
+        // Crossplane's Initialize step: an external name the spec already determines.
+        if let Some(name) = r.initial_external_name() {
+            let patch = json!({"annotations": {meta::EXTERNAL_NAME: name}});
+            if let Err(e) = run.patch_meta(patch, true).await {
+                return run.finish(managed::failed(Step::UpdateManaged, &e)).await;
+            }
+            external = Some(name);
+        }
+    }
     let mut replies = Vec::new();
     let observed: Result<Observed, String> = match &external {
         None => Ok(Observed::absent()),
@@ -667,7 +692,8 @@ impl<'a, K: ManagedKind> Run<'a, K> {
 
     async fn event(&self, kind: EventKind, reason: &str, message: &str) {
         let r = self.resource;
-        let ns = r.namespace().unwrap_or_default();
+        // Events of cluster-scoped resources go to `default`, as Kubernetes records them.
+        let ns = r.namespace().unwrap_or_else(|| "default".into());
         let now = k8s_openapi::jiff::Timestamp::now();
         let event = CoreEvent {
             metadata: ObjectMeta {
@@ -679,7 +705,7 @@ impl<'a, K: ManagedKind> Run<'a, K> {
                 api_version: Some(K::api_version(&()).to_string()),
                 kind: Some(K::kind(&()).to_string()),
                 name: Some(r.name_any()),
-                namespace: Some(ns.clone()),
+                namespace: r.namespace(),
                 uid: r.uid(),
                 resource_version: self.resource_version.clone(),
                 ..Default::default()

@@ -10,7 +10,7 @@ fn package_dir() -> PathBuf {
 #[test]
 fn package_crds_match_the_types() {
     let files = s4t_provider::apis::crd_files();
-    assert_eq!(files.len(), 12);
+    assert_eq!(files.len(), 20);
     for (name, text) in files {
         let on_disk = std::fs::read_to_string(package_dir().join(&name)).unwrap_or_default();
         assert!(
@@ -37,15 +37,17 @@ fn managed_resources_follow_crossplane() {
             .iter()
             .map(|c| c["name"].as_str().unwrap())
             .collect();
-        assert_eq!(v["spec"]["group"], s4t_provider::apis::GROUP);
+        let group = v["spec"]["group"].as_str().unwrap();
+        let legacy = group == s4t_provider::apis::legacy::LEGACY_GROUP;
+        assert!(legacy || group == s4t_provider::apis::GROUP, "{group}");
         assert!(columns.contains(&"AGE"), "{columns:?}");
         let categories = v["spec"]["names"]["categories"].as_array().unwrap();
         assert!(categories.contains(&serde_json::json!("crossplane")));
         if categories.contains(&serde_json::json!("managed")) {
-            assert_eq!(
-                v["spec"]["scope"], "Namespaced",
-                "Crossplane v2 managed resources are namespaced"
-            );
+            // Crossplane v2 managed resources are namespaced; the migration API keeps the
+            // upstream provider's cluster scope.
+            let scope = if legacy { "Cluster" } else { "Namespaced" };
+            assert_eq!(v["spec"]["scope"], scope, "{group}");
             for c in ["READY", "SYNCED", "EXTERNAL-NAME"] {
                 assert!(columns.contains(&c), "{c} missing: {columns:?}");
             }
@@ -57,10 +59,12 @@ fn managed_resources_follow_crossplane() {
                 serde_json::json!(["type"])
             );
             let spec = &version["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"];
-            assert_eq!(
-                spec["providerConfigRef"]["default"],
+            let default = if legacy {
+                serde_json::json!({"name": "default"})
+            } else {
                 serde_json::json!({"kind": "ClusterProviderConfig", "name": "default"})
-            );
+            };
+            assert_eq!(spec["providerConfigRef"]["default"], default, "{group}");
         }
     }
 }

@@ -37,49 +37,64 @@ fn examples_parse_as_their_kinds() {
 }
 
 /// Every manifest of `examples/provider/` is a resource of one of the provider's kinds, and
-/// every kind has one.
+/// every kind has one; `examples/migration/` holds one of each kind of the migration API.
 #[test]
 fn every_kind_has_an_example() {
     use s4t_provider::apis::*;
     fn parse<K: serde::de::DeserializeOwned>(text: &str, file: &str) {
         if let Err(e) = serde_norway::from_str::<K>(text) {
-            panic!("examples/provider/{file}: {e}");
+            panic!("{file}: {e}");
         }
     }
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../examples/provider");
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../examples");
     let mut kinds = std::collections::BTreeSet::new();
-    for entry in std::fs::read_dir(&dir).unwrap() {
-        let path = entry.unwrap().path();
-        let file = path.file_name().unwrap().to_string_lossy().to_string();
-        let text = std::fs::read_to_string(&path).unwrap();
-        let v: serde_json::Value = serde_norway::from_str(&text).unwrap();
-        assert_eq!(
-            v["apiVersion"], "iot.s4t.m.crossplane.io/v1alpha1",
-            "{file}"
-        );
-        let kind = v["kind"].as_str().unwrap().to_string();
-        match kind.as_str() {
-            "ClusterProviderConfig" => parse::<ClusterProviderConfig>(&text, &file),
-            "Board" => parse::<Board>(&text, &file),
-            "Fleet" => parse::<Fleet>(&text, &file),
-            "Plugin" => parse::<Plugin>(&text, &file),
-            "PluginInjection" => parse::<PluginInjection>(&text, &file),
-            "Service" => parse::<Service>(&text, &file),
-            "ServiceExposure" => parse::<ServiceExposure>(&text, &file),
-            "Network" => parse::<Network>(&text, &file),
-            "Port" => parse::<Port>(&text, &file),
-            "Webservice" => parse::<Webservice>(&text, &file),
-            "Workload" => parse::<Workload>(&text, &file),
-            other => panic!("{file}: kind {other} is not the provider's"),
+    for (dir, group) in [("provider", GROUP), ("migration", legacy::LEGACY_GROUP)] {
+        for entry in std::fs::read_dir(root.join(dir)).unwrap() {
+            let path = entry.unwrap().path();
+            let file = format!(
+                "examples/{dir}/{}",
+                path.file_name().unwrap().to_string_lossy()
+            );
+            let text = std::fs::read_to_string(&path).unwrap();
+            let v: serde_json::Value = serde_norway::from_str(&text).unwrap();
+            assert_eq!(v["apiVersion"], format!("{group}/v1alpha1"), "{file}");
+            let kind = v["kind"].as_str().unwrap().to_string();
+            match (dir, kind.as_str()) {
+                ("provider", "ClusterProviderConfig") => {
+                    parse::<ClusterProviderConfig>(&text, &file)
+                }
+                ("provider", "Board") => parse::<Board>(&text, &file),
+                ("provider", "Fleet") => parse::<Fleet>(&text, &file),
+                ("provider", "Plugin") => parse::<Plugin>(&text, &file),
+                ("provider", "PluginInjection") => parse::<PluginInjection>(&text, &file),
+                ("provider", "Service") => parse::<Service>(&text, &file),
+                ("provider", "ServiceExposure") => parse::<ServiceExposure>(&text, &file),
+                ("provider", "Network") => parse::<Network>(&text, &file),
+                ("provider", "Port") => parse::<Port>(&text, &file),
+                ("provider", "Webservice") => parse::<Webservice>(&text, &file),
+                ("provider", "Workload") => parse::<Workload>(&text, &file),
+                ("migration", "Device") => parse::<legacy::Device>(&text, &file),
+                ("migration", "Plugin") => parse::<legacy::Plugin>(&text, &file),
+                ("migration", "BoardPluginInjection") => {
+                    parse::<legacy::BoardPluginInjection>(&text, &file)
+                }
+                ("migration", "Service") => parse::<legacy::Service>(&text, &file),
+                ("migration", "BoardServiceInjection") => {
+                    parse::<legacy::BoardServiceInjection>(&text, &file)
+                }
+                ("migration", "Fleet") => parse::<legacy::Fleet>(&text, &file),
+                ("migration", "Port") => parse::<legacy::Port>(&text, &file),
+                ("migration", "Webservice") => parse::<legacy::Webservice>(&text, &file),
+                (_, other) => panic!("{file}: kind {other} is not the provider's"),
+            }
+            kinds.insert(format!("{group}/{kind}"));
         }
-        kinds.insert(kind);
     }
-    let managed: Vec<String> = s4t_provider::apis::crds()
-        .into_iter()
-        .map(|(_, c)| c.spec.names.kind)
-        .filter(|k| k != "ProviderConfig")
-        .collect();
-    for k in managed {
+    for (_, crd) in s4t_provider::apis::crds() {
+        if crd.spec.names.kind == "ProviderConfig" {
+            continue;
+        }
+        let k = format!("{}/{}", crd.spec.group, crd.spec.names.kind);
         assert!(kinds.contains(&k), "no example of {k}");
     }
 }

@@ -893,3 +893,186 @@ async fn kubectl_applies_the_examples_and_shows_the_columns() {
         assert!(all.contains(name), "{name}: {all}");
     }
 }
+
+fn legacy(kube: &kube::Client, kind: &str) -> KubeApi<kube::api::DynamicObject> {
+    let gvk = s4t_provider::kube::core::GroupVersionKind::gvk(
+        s4t_provider::apis::legacy::LEGACY_GROUP,
+        "v1alpha1",
+        kind,
+    );
+    KubeApi::all_with(
+        kube.clone(),
+        &s4t_provider::kube::api::ApiResource::from_gvk(&gvk),
+    )
+}
+
+/// A manifest of `examples/migration/`, with `edit` applied, created as it is.
+async fn apply_legacy(kube: &kube::Client, file: &str, edit: impl FnOnce(&mut Value)) -> String {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../examples/migration")
+        .join(file);
+    let mut v: Value = serde_norway::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    edit(&mut v);
+    let kind = v["kind"].as_str().unwrap().to_string();
+    let name = v["metadata"]["name"].as_str().unwrap().to_string();
+    let object: kube::api::DynamicObject = serde_json::from_value(v).unwrap();
+    legacy(kube, &kind)
+        .create(&PostParams::default(), &object)
+        .await
+        .unwrap();
+    name
+}
+
+async fn read_legacy(kube: &kube::Client, kind: &str, name: &str) -> Option<Value> {
+    let o = legacy(kube, kind).get_opt(name).await.ok()??;
+    Some(serde_json::to_value(o).unwrap())
+}
+
+/// The upstream provider's manifests (examples/migration: Device, Plugin,
+/// BoardPluginInjection, Service, Fleet) reconcile through the migration API: each is made
+/// in the cloud under its uuid, the Device is Ready once its agent connects, the injection
+/// puts the plugin on the board; a Device naming an existing board by uuid adopts it instead
+/// of making another; deleting a Device with `deletionPolicy: Orphan` keeps the board.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upstream_manifests_reconcile() {
+    let dir = temp_dir("provider-legacy");
+    let (api_port, wamp_port) = (free_port(), free_port());
+    let (_cloud, base) = start_cloud(&dir, api_port, wamp_port);
+    let s4t = Api::of(&dir, base.clone());
+    let (_server, url) = test_apiserver::TestApiServer::start().await;
+    let kube = kube::Client::try_from(kube::Config::new(url.parse().unwrap())).unwrap();
+    let mut secret = Secret::default();
+    secret.metadata.name = Some("site-a".into());
+    secret.data = Some(
+        [(
+            "token".to_string(),
+            ByteString(s4t.token.clone().into_bytes()),
+        )]
+        .into(),
+    );
+    KubeApi::<Secret>::namespaced(kube.clone(), "crossplane-system")
+        .create(&PostParams::default(), &secret)
+        .await
+        .unwrap();
+    let site: ClusterProviderConfig = serde_json::from_value(json!({
+        "apiVersion": "iot.s4t.m.crossplane.io/v1alpha1", "kind": "ClusterProviderConfig",
+        "metadata": {"name": "default"},
+        "spec": {"endpoint": base, "credentials": {"source": "Secret",
+                 "secretRef": {"namespace": "crossplane-system", "name": "site-a", "key": "token"}}},
+    }))
+    .unwrap();
+    KubeApi::<ClusterProviderConfig>::all(kube.clone())
+        .create(&PostParams::default(), &site)
+        .await
+        .unwrap();
+    let _controller = AbortOnDrop(tokio::spawn(s4t_provider::controller::run(
+        kube.clone(),
+        s4t_provider::controller::RunConfig {
+            poll: Duration::from_millis(500),
+            max_reconcile_rate: 10,
+        },
+    )));
+    let k = &kube;
+    for file in ["device.yaml", "plugin.yaml", "service.yaml", "fleet.yaml"] {
+        apply_legacy(k, file, |_| {}).await;
+    }
+    let made = async |kind: &str, name: &str| {
+        until("made in the cloud", async || {
+            let v = read_legacy(k, kind, name).await?;
+            is_true(&v, "Synced").then(|| external_name(&v)).flatten()
+        })
+        .await
+    };
+    let board = made("Device", "device-lab-02").await;
+    let plugin = made("Plugin", "plugin-hello").await;
+    let service = made("Service", "service-ssh").await;
+    let fleet = made("Fleet", "fleet-lab").await;
+    for (path, field, want) in [
+        (format!("/v1/boards/{board}"), "code", "LAB-02"),
+        (format!("/v1/plugins/{plugin}"), "name", "hello"),
+        (format!("/v1/services/{service}"), "name", "ssh-legacy"),
+        (
+            format!("/v1/fleets/{fleet}"),
+            "description",
+            "the lab's boards",
+        ),
+    ] {
+        let (status, v) = s4t.call(reqwest::Method::GET, &path, None).await;
+        assert_eq!(
+            (status, v[field].as_str()),
+            (200, Some(want)),
+            "{path}: {v}"
+        );
+    }
+    let agent_dir = temp_dir("provider-legacy-agent");
+    let _agent = start_agent_at(
+        &agent_dir,
+        "LAB-02",
+        &format!("ws://127.0.0.1:{wamp_port}/"),
+        &["--python", "python3"],
+    );
+    until("the device is Ready", async || {
+        let d = read_legacy(k, "Device", "device-lab-02").await?;
+        is_true(&d, "Ready").then_some(())
+    })
+    .await;
+    apply_legacy(k, "boardplugininjection.yaml", |v| {
+        v["spec"]["forProvider"]["boardUuid"] = json!(board);
+        v["spec"]["forProvider"]["pluginUuid"] = json!(plugin);
+    })
+    .await;
+    until("the plugin is injected", async || {
+        let i = read_legacy(k, "BoardPluginInjection", "hello-on-lab-02").await?;
+        (is_true(&i, "Ready") && external_name(&i)? == format!("{board}/{plugin}")).then_some(())
+    })
+    .await;
+    let (_, injections) = s4t
+        .call(
+            reqwest::Method::GET,
+            &format!("/v1/boards/{board}/plugins"),
+            None,
+        )
+        .await;
+    assert_eq!(
+        injections["injections"][0]["plugin"],
+        json!(plugin),
+        "{injections}"
+    );
+
+    // A Device with the uuid of a board that exists is that board.
+    let existing = s4t.create_board("adopted", "ADOPT-1").await;
+    let uuid = existing["uuid"].as_str().unwrap().to_string();
+    apply_legacy(k, "device.yaml", |v| {
+        v["metadata"]["name"] = json!("device-adopted");
+        v["spec"]["forProvider"]["uuid"] = json!(uuid);
+        v["spec"]["forProvider"]["code"] = json!("ADOPT-1");
+        v["spec"]["forProvider"]["name"] = json!("adopted");
+        v["spec"]["deletionPolicy"] = json!("Orphan");
+    })
+    .await;
+    assert_eq!(made("Device", "device-adopted").await, uuid);
+    let (_, all) = s4t.call(reqwest::Method::GET, "/v1/boards", None).await;
+    let named: Vec<&Value> = all["boards"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|b| b["name"] == "adopted")
+        .collect();
+    assert_eq!(named.len(), 1, "adopted, not made again: {all}");
+    // Orphan: the resource goes, the board stays.
+    legacy(k, "Device")
+        .delete("device-adopted", &Default::default())
+        .await
+        .unwrap();
+    until("the device goes", async || {
+        read_legacy(k, "Device", "device-adopted")
+            .await
+            .is_none()
+            .then_some(())
+    })
+    .await;
+    let (status, _) = s4t
+        .call(reqwest::Method::GET, &format!("/v1/boards/{uuid}"), None)
+        .await;
+    assert_eq!(status, 200, "an orphaned board stays");
+}

@@ -202,6 +202,7 @@ pub fn free_objects(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
 }
 
 mod compute;
+pub mod legacy;
 mod network;
 mod plugin;
 mod service;
@@ -362,6 +363,14 @@ pub fn crds() -> Vec<(
         Port::crd(),
         Webservice::crd(),
         Workload::crd(),
+        legacy::Device::crd(),
+        legacy::Plugin::crd(),
+        legacy::BoardPluginInjection::crd(),
+        legacy::Service::crd(),
+        legacy::BoardServiceInjection::crd(),
+        legacy::Fleet::crd(),
+        legacy::Port::crd(),
+        legacy::Webservice::crd(),
         ProviderConfig::crd(),
         ClusterProviderConfig::crd(),
     ]

@@ -17,6 +17,7 @@ use crate::refs::{Resolved, Slot};
 
 pub mod board;
 pub mod fleet;
+pub mod legacy;
 pub mod network;
 pub mod plugin;
 pub mod service;
@@ -161,6 +162,11 @@ pub trait ManagedKind:
     fn managed_status(&self) -> ManagedStatus;
     /// `spec.writeConnectionSecretToRef`: the Secret's namespace and name.
     fn connection_secret(&self) -> Option<(String, String)> {
+        None
+    }
+    /// The external name of a resource that has none yet but names its external resource
+    /// (the migration API's `uuid`, or a name the spec determines).
+    fn initial_external_name(&self) -> Option<String> {
         None
     }
     /// The references of the spec (`boardRef`, `pluginSelector`, ...), resolved before
