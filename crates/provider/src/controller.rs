@@ -72,6 +72,21 @@ pub struct Context {
     failures: Mutex<HashMap<String, u32>>,
     /// The global reconcile budget.
     budget: Mutex<crate::ratelimit::TokenBucket>,
+    /// Observations in a row that found a resource existing but not Ready.
+    unready: Mutex<HashMap<String, u32>>,
+    /// The sites' clients, reused for [`SITE_TTL`] (one connection pool per site, and no
+    /// ProviderConfig and Secret reads per reconcile).
+    sites: Mutex<HashMap<(String, String, String), CachedSite>>,
+}
+
+/// How long a site's client (and the credentials it was made with) is reused.
+const SITE_TTL: Duration = Duration::from_secs(30);
+
+#[derive(Clone)]
+struct CachedSite {
+    made: std::time::Instant,
+    client: s4t_client::Client,
+    host: Option<String>,
 }
 
 /// Runs the controllers of every kind until their watches end.
@@ -79,6 +94,8 @@ pub async fn run(kube: Client, config: RunConfig) {
     let ctx = Arc::new(Context {
         kube: kube.clone(),
         failures: Mutex::new(HashMap::new()),
+        unready: Mutex::new(HashMap::new()),
+        sites: Mutex::new(HashMap::new()),
         budget: Mutex::new(crate::ratelimit::TokenBucket::new(
             config.max_reconcile_rate,
             std::time::Instant::now(),
@@ -169,14 +186,51 @@ impl Context {
         d
     }
 
-    fn action(&self, key: &str, requeue: Requeue) -> Action {
+    /// The site's client, from the cache while fresh. A failure is not cached: the next
+    /// reconcile tries again.
+    async fn site(
+        &self,
+        r: &ProviderConfigReference,
+        ns: &str,
+    ) -> Result<(s4t_client::Client, Option<String>), String> {
+        // A ProviderConfig belongs to the resource's namespace; a ClusterProviderConfig not.
+        let scope = if r.kind == "ProviderConfig" { ns } else { "" };
+        let key = (r.kind.clone(), scope.to_string(), r.name.clone());
+        if let Some(c) = self.sites.lock().unwrap().get(&key) {
+            if c.made.elapsed() < SITE_TTL {
+                return Ok((c.client.clone(), c.host.clone()));
+            }
+        }
+        let (client, host) = connect(&self.kube, r, ns).await?;
+        let cached = CachedSite {
+            made: std::time::Instant::now(),
+            client: client.clone(),
+            host: host.clone(),
+        };
+        self.sites.lock().unwrap().insert(key, cached);
+        Ok((client, host))
+    }
+
+    fn action(&self, key: &str, requeue: Requeue, ready: bool) -> Action {
         match requeue {
-            Requeue::Never => Action::await_change(),
+            Requeue::Never => {
+                self.unready.lock().unwrap().remove(key);
+                Action::await_change()
+            }
             Requeue::RateLimited => Action::requeue(self.next_backoff(key)),
             Requeue::Poll => {
                 self.failures.lock().unwrap().remove(key);
-                let jitter = self.config.poll / 10;
-                Action::requeue(managed::jittered(self.config.poll, jitter, rand::random()))
+                let poll = if ready {
+                    self.unready.lock().unwrap().remove(key);
+                    self.config.poll
+                } else {
+                    let mut u = self.unready.lock().unwrap();
+                    let n = u.entry(key.to_string()).or_insert(0);
+                    let p = managed::unready_poll(*n, self.config.poll);
+                    *n = n.saturating_add(1);
+                    p
+                };
+                Action::requeue(managed::jittered(poll, poll / 10, rand::random()))
             }
         }
     }
@@ -186,8 +240,10 @@ impl Context {
 async fn reconcile<K: ManagedKind>(resource: Arc<K>, ctx: Arc<Context>) -> Result<Action, Error> {
     let over_budget = ctx.budget.lock().unwrap().take(std::time::Instant::now());
     if let Some(wait) = over_budget {
+        crate::metrics::over_budget();
         return Ok(Action::requeue(wait));
     }
+    crate::metrics::reconcile(K::COMPONENT);
     let r = resource.as_ref();
     let mut run = Run::new(r, &ctx);
     let snapshot = Snapshot {
@@ -240,7 +296,7 @@ async fn reconcile<K: ManagedKind>(resource: Arc<K>, ctx: Arc<Context>) -> Resul
             }
         }
     }
-    let (site, endpoint_host) = match connect(&ctx.kube, &r.provider_config(), &namespace).await {
+    let (site, endpoint_host) = match ctx.site(&r.provider_config(), &namespace).await {
         Ok(c) => c,
         Err(e) => return run.finish(managed::failed(Step::Connect, &e)).await,
     };
@@ -420,13 +476,14 @@ const MAX_READS: usize = 100_000;
 /// reached, or answers with something else than JSON, is an error.
 async fn send(site: &s4t_client::Client, req: &Request) -> Result<Reply, String> {
     use s4t_client::Method;
-    let method = match req.verb {
-        Verb::Get => Method::GET,
-        Verb::Post => Method::POST,
-        Verb::Put => Method::PUT,
-        Verb::Patch => Method::PATCH,
-        Verb::Delete => Method::DELETE,
+    let (method, verb) = match req.verb {
+        Verb::Get => (Method::GET, "GET"),
+        Verb::Post => (Method::POST, "POST"),
+        Verb::Put => (Method::PUT, "PUT"),
+        Verb::Patch => (Method::PATCH, "PATCH"),
+        Verb::Delete => (Method::DELETE, "DELETE"),
     };
+    crate::metrics::site_request(verb);
     match site.call(method, &req.path, req.body.as_ref()).await {
         Ok(v) => Ok(Reply::Ok(v)),
         Err(s4t_client::ClientError::Api { status, message }) => {
@@ -819,6 +876,7 @@ impl<'a, K: ManagedKind> Run<'a, K> {
                     .await?;
             }
         }
-        Ok(self.ctx.action(&key, o.requeue))
+        let ready = self.ready.as_ref().is_none_or(|c| c.status == "True");
+        Ok(self.ctx.action(&key, o.requeue, ready))
     }
 }

@@ -1,15 +1,18 @@
-//! The s4t Crossplane provider.
+//! The s4t Crossplane provider (docs/provider.md).
 //!
-//! Built so far: the Crossplane managed-resource contract as pure, table-tested decisions,
-//! with no Kubernetes dependency:
+//! Pure, table-tested decisions, with no I/O:
 //! - [`meta`]: annotation keys, the finalizer, the interrupted-create rule;
 //! - [`policy`]: management policies (and the legacy deletion policy), the supported sets;
 //! - [`conditions`]: `Ready`/`Synced` with Crossplane's merge rule;
 //! - [`managed`]: the managed reconciler's steps as functions from what was read and what the
-//!   external calls answered to the writes, events and requeue to apply.
+//!   external calls answered to the writes, events and requeue to apply;
+//! - [`refs`]: references between resources (`fooRef`, `fooSelector`) and their policies;
+//! - [`kinds`]: per kind, the REST reads that observe it, what they mean, and the calls that
+//!   create, correct and delete it;
+//! - [`ratelimit`]: the global reconcile budget.
 //!
-//! Not built yet: the CRD types, the kube executor, the S4T external clients per kind, and the
-//! `s4t provider` command (docs/provider.md).
+//! The API types and CRDs are in [`apis`]; [`controller`] runs the decisions with kube and
+//! the S4T REST client; [`metrics`] counts what it did.
 #![forbid(unsafe_code)]
 #![deny(rust_2018_idioms)]
 
@@ -20,6 +23,7 @@ pub mod controller;
 pub mod kinds;
 pub mod managed;
 pub mod meta;
+pub mod metrics;
 pub mod policy;
 pub mod ratelimit;
 pub mod refs;

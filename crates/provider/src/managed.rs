@@ -440,6 +440,16 @@ pub fn backoff(failures: u32) -> std::time::Duration {
 }
 
 /// The poll interval with jitter: `poll` ± up to `jitter`, by `unit` in [0, 1).
+/// The poll of a resource that exists but is not Ready, after `times` such observations in a
+/// row: 1 s doubling up to a quarter of the poll (never more than the poll itself), so a
+/// board that comes online is seen Ready within seconds, and one that stays offline costs
+/// four observations per poll.
+pub fn unready_poll(times: u32, poll: std::time::Duration) -> std::time::Duration {
+    let second = std::time::Duration::from_secs(1);
+    let cap = (poll / 4).max(poll.min(second));
+    (second * (1u32 << times.min(16))).min(cap)
+}
+
 pub fn jittered(
     poll: std::time::Duration,
     jitter: std::time::Duration,
@@ -453,6 +463,25 @@ pub fn jittered(
 mod tests {
     use super::*;
     use crate::policy::DeletionPolicy;
+
+    #[test]
+    fn unready_poll_table() {
+        let minute = std::time::Duration::from_secs(60);
+        let ms = std::time::Duration::from_millis;
+        // (observations not Ready in a row, poll) -> milliseconds
+        for (times, poll, want) in [
+            (0, minute, 1000),
+            (1, minute, 2000),
+            (3, minute, 8000),
+            (4, minute, 15_000),
+            (40, minute, 15_000),
+            (3, ms(5000), 1250),
+            (0, ms(500), 500),
+            (9, ms(500), 500),
+        ] {
+            assert_eq!(unready_poll(times, poll), ms(want), "{times} {poll:?}");
+        }
+    }
 
     fn at(text: &str) -> DateTime<Utc> {
         DateTime::parse_from_rfc3339(text)

@@ -98,3 +98,92 @@ fn every_kind_has_an_example() {
         assert!(kinds.contains(&k), "no example of {k}");
     }
 }
+
+/// The federation Composition's template makes only the provider's kinds, with fields its
+/// types know: rendered here with every template action replaced by a plain value (Go
+/// templates cannot run in this test), each document is parsed strictly as its kind.
+#[test]
+fn the_federation_template_makes_valid_resources() {
+    use s4t_provider::apis::{Fleet, Plugin, PluginInjection};
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../examples/federation");
+    let composition: serde_json::Value =
+        serde_norway::from_str(&std::fs::read_to_string(dir.join("composition.yaml")).unwrap())
+            .unwrap();
+    let template = composition["spec"]["pipeline"][0]["input"]["inline"]["template"]
+        .as_str()
+        .unwrap();
+    let mut rendered = String::new();
+    for line in template.lines() {
+        let t = line.trim();
+        // Control actions (range, with, end, assignments) make no text.
+        if t.starts_with("{{-") && t.ends_with("}}") {
+            continue;
+        }
+        let mut out = String::new();
+        let mut rest = line;
+        while let Some(start) = rest.find("{{") {
+            out.push_str(&rest[..start]);
+            let end = rest[start..].find("}}").expect("closed action") + start + 2;
+            let action = &rest[start..end];
+            out.push_str(if action.contains("onboot") {
+                "true"
+            } else if line.contains("parameters:") {
+                "{}"
+            } else if action.contains("toJson") {
+                "\"x\""
+            } else {
+                "x"
+            });
+            rest = &rest[end..];
+        }
+        out.push_str(rest);
+        rendered.push_str(&out);
+        rendered.push('\n');
+    }
+    let mut kinds = Vec::new();
+    for doc in rendered.split("\n---\n").filter(|d| d.contains("kind:")) {
+        let v: serde_json::Value =
+            serde_norway::from_str(doc).unwrap_or_else(|e| panic!("{e}: {doc}"));
+        let kind = v["kind"].as_str().unwrap().to_string();
+        /// Every key of `a` is in `b`, at every depth.
+        fn within(a: &serde_json::Value, b: &serde_json::Value, at: &str) {
+            if let (Some(a), Some(b)) = (a.as_object(), b.as_object()) {
+                for (k, v) in a {
+                    let inner = b
+                        .get(k)
+                        .unwrap_or_else(|| panic!("{at}.{k} is no field of the kind"));
+                    within(v, inner, &format!("{at}.{k}"));
+                }
+            }
+        }
+        /// Parsed as the kind, and nothing in it left out by the kind's types.
+        fn strict<K: serde::de::DeserializeOwned + serde::Serialize>(
+            v: &serde_json::Value,
+            doc: &str,
+        ) -> K {
+            let k: K = serde_json::from_value(v.clone()).unwrap_or_else(|e| panic!("{e}: {doc}"));
+            within(
+                &v["spec"],
+                &serde_json::to_value(&k).unwrap()["spec"],
+                "spec",
+            );
+            k
+        }
+        match kind.as_str() {
+            "Fleet" => drop(strict::<Fleet>(&v, doc)),
+            "Plugin" => drop(strict::<Plugin>(&v, doc)),
+            "PluginInjection" => {
+                let i: PluginInjection = strict(&v, doc);
+                let p = &i.spec.for_provider;
+                assert!(p.fleet_ref.is_some() && p.plugin_ref.is_some());
+            }
+            other => panic!("the template makes {other}"),
+        }
+        assert_eq!(
+            v["spec"]["providerConfigRef"]["kind"],
+            "ClusterProviderConfig"
+        );
+        kinds.push(kind);
+    }
+    assert_eq!(kinds, ["Fleet", "Plugin", "PluginInjection"]);
+}

@@ -7,7 +7,7 @@ use clap::Subcommand;
 
 #[derive(Subcommand, Debug)]
 pub enum ProviderCmd {
-    /// Run the controllers (Board so far) against the cluster of the kubeconfig (KUBECONFIG,
+    /// Run the controllers of every kind against the cluster of the kubeconfig (KUBECONFIG,
     /// ~/.kube/config, or the in-cluster service account).
     Run {
         /// How often an up-to-date resource is observed again (Go duration: 30s, 1m, 1h).
@@ -26,6 +26,9 @@ pub enum ProviderCmd {
         /// Debug logs.
         #[arg(long, short = 'd')]
         debug: bool,
+        /// Serve Prometheus counters on http://ADDR/metrics (off by default).
+        #[arg(long)]
+        metrics_addr: Option<std::net::SocketAddr>,
     },
     /// Write the provider's CustomResourceDefinitions (generated from its Rust types), one YAML
     /// file per kind, into DIR; `--check` only compares and fails on any difference.
@@ -51,6 +54,7 @@ pub async fn run(cmd: ProviderCmd) -> anyhow::Result<()> {
             max_reconcile_rate,
             leader_election,
             debug,
+            metrics_addr,
         } => {
             anyhow::ensure!(
                 !leader_election,
@@ -64,6 +68,17 @@ pub async fn run(cmd: ProviderCmd) -> anyhow::Result<()> {
             let kube = s4t_provider::kube::Client::try_default()
                 .await
                 .context("cannot reach Kubernetes (KUBECONFIG, ~/.kube/config or in-cluster)")?;
+            if let Some(addr) = metrics_addr {
+                let listener = tokio::net::TcpListener::bind(addr)
+                    .await
+                    .with_context(|| format!("--metrics-addr {addr}"))?;
+                let app = axum::Router::new().route(
+                    "/metrics",
+                    axum::routing::get(|| async { s4t_provider::metrics::render() }),
+                );
+                tokio::spawn(async move { axum::serve(listener, app).await });
+                tracing::info!(%addr, "metrics on /metrics");
+            }
             tracing::info!(?poll, max_reconcile_rate, "provider running");
             s4t_provider::controller::run(
                 kube,

@@ -65,6 +65,8 @@ struct Store {
 pub struct TestApiServer {
     store: Arc<Mutex<Store>>,
     events: broadcast::Sender<Recorded>,
+    /// Requests served (the provider benchmark counts its API calls with it).
+    requests: Arc<std::sync::atomic::AtomicU64>,
 }
 
 /// Where a request goes.
@@ -135,7 +137,7 @@ fn now() -> String {
 impl TestApiServer {
     /// Serves on 127.0.0.1 (any free port); the base URL.
     pub async fn start() -> (TestApiServer, String) {
-        let (events, _) = broadcast::channel(4096);
+        let (events, _) = broadcast::channel(65536);
         let server = TestApiServer {
             store: Arc::new(Mutex::new(Store {
                 revision: 1,
@@ -143,6 +145,7 @@ impl TestApiServer {
                 history: Vec::new(),
             })),
             events,
+            requests: Default::default(),
         };
         let app = axum::Router::new()
             .fallback(handle)
@@ -151,6 +154,12 @@ impl TestApiServer {
         let url = format!("http://{}", listener.local_addr().unwrap());
         tokio::spawn(async move { axum::serve(listener, app).await });
         (server, url)
+    }
+
+    /// Requests served so far.
+    #[allow(dead_code)]
+    pub fn requests(&self) -> u64 {
+        self.requests.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Every object of a kind (tests look at Events this way).
@@ -200,6 +209,9 @@ impl TestApiServer {
 }
 
 async fn handle(State(server): State<TestApiServer>, req: Request) -> Response {
+    server
+        .requests
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     if req.method() == Method::GET {
         if let Some(doc) = discovery(&server, req.uri().path()) {
             return axum::Json(doc).into_response();
@@ -542,7 +554,8 @@ fn watch(server: TestApiServer, t: Target, since: Option<String>) -> Response {
                         return Some((Ok(e.line()), (rx, e.revision)));
                     }
                     Ok(_) => continue,
-                    Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                    // A watcher too slow for the live events: its watch ends, and it watches
+                    // again from its last resourceVersion (replayed from the history).
                     Err(_) => return None,
                 }
             }
