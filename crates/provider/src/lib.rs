@@ -9,7 +9,8 @@
 //! - [`refs`]: references between resources (`fooRef`, `fooSelector`) and their policies;
 //! - [`kinds`]: per kind, the REST reads that observe it, what they mean, and the calls that
 //!   create, correct and delete it;
-//! - [`ratelimit`]: the global reconcile budget.
+//! - [`ratelimit`]: the global reconcile budget;
+//! - [`leader`]: the Lease rule of leader election between replicas (and its executor).
 //!
 //! The API types and CRDs are in [`apis`]; [`controller`] runs the decisions with kube and
 //! the S4T REST client; [`metrics`] counts what it did.
@@ -21,6 +22,7 @@ pub mod conditions;
 pub use {k8s_openapi, kube};
 pub mod controller;
 pub mod kinds;
+pub mod leader;
 pub mod managed;
 pub mod meta;
 pub mod metrics;

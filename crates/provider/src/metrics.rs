@@ -1,6 +1,6 @@
 //! The provider's counters, in the Prometheus text format (`s4t provider run
 //! --metrics-addr`): reconciles per kind, calls to the sites per verb, reconciles put off by
-//! the global budget.
+//! the global budget, and whether this replica leads.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -9,6 +9,12 @@ use std::sync::Mutex;
 static RECONCILES: Mutex<BTreeMap<&'static str, u64>> = Mutex::new(BTreeMap::new());
 static SITE_REQUESTS: Mutex<BTreeMap<&'static str, u64>> = Mutex::new(BTreeMap::new());
 static OVER_BUDGET: AtomicU64 = AtomicU64::new(0);
+static LEADING: AtomicU64 = AtomicU64::new(0);
+
+/// Whether this replica runs the controllers (it always does without leader election).
+pub fn set_leading(leading: bool) {
+    LEADING.store(leading as u64, Ordering::Relaxed);
+}
 
 pub(crate) fn reconcile(kind: &'static str) {
     *RECONCILES.lock().unwrap().entry(kind).or_insert(0) += 1;
@@ -48,6 +54,12 @@ pub fn render() -> String {
     out.push_str(&format!(
         "s4t_provider_over_budget_total {}\n",
         OVER_BUDGET.load(Ordering::Relaxed)
+    ));
+    out.push_str("# HELP s4t_provider_leader 1 while this replica runs the controllers.\n");
+    out.push_str("# TYPE s4t_provider_leader gauge\n");
+    out.push_str(&format!(
+        "s4t_provider_leader {}\n",
+        LEADING.load(Ordering::Relaxed)
     ));
     out
 }

@@ -20,9 +20,21 @@ pub enum ProviderCmd {
         /// Reconciles at once.
         #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u16).range(1..=1000))]
         max_reconcile_rate: u16,
-        /// Leader election between replicas: not built yet; run one replica.
+        /// Leader election between replicas on a coordination.k8s.io/v1 Lease: only the
+        /// holder runs the controllers; a replica that loses the Lease exits (its pod restarts
+        /// as a candidate). Off by default: run one replica.
         #[arg(long, short = 'l', env = "LEADER_ELECTION")]
         leader_election: bool,
+        /// The Lease's namespace (the provider's own, in a pod).
+        #[arg(long, env = "POD_NAMESPACE", default_value = "crossplane-system")]
+        leader_election_namespace: String,
+        /// The Lease's name.
+        #[arg(long, default_value = "s4t-provider")]
+        leader_election_id: String,
+        /// How long a Lease not renewed stays its holder's (the holder renews every 2/15 of
+        /// it and gives up after 2/3 of it without a renewal).
+        #[arg(long, default_value = "15s", value_parser = go_duration)]
+        leader_election_lease_duration: std::time::Duration,
         /// Debug logs.
         #[arg(long, short = 'd')]
         debug: bool,
@@ -53,12 +65,15 @@ pub async fn run(cmd: ProviderCmd) -> anyhow::Result<()> {
             sync: _,
             max_reconcile_rate,
             leader_election,
+            leader_election_namespace,
+            leader_election_id,
+            leader_election_lease_duration,
             debug,
             metrics_addr,
         } => {
             anyhow::ensure!(
-                !leader_election,
-                "--leader-election is not built yet: run a single replica of the provider"
+                leader_election_lease_duration >= std::time::Duration::from_secs(2),
+                "--leader-election-lease-duration must be at least 2s"
             );
             crate::serve::init_logging_with(if debug {
                 "debug,hyper=info,kube_client=info"
@@ -79,16 +94,42 @@ pub async fn run(cmd: ProviderCmd) -> anyhow::Result<()> {
                 tokio::spawn(async move { axum::serve(listener, app).await });
                 tracing::info!(%addr, "metrics on /metrics");
             }
+            let config = s4t_provider::controller::RunConfig {
+                poll,
+                max_reconcile_rate,
+            };
+            if !leader_election {
+                s4t_provider::metrics::set_leading(true);
+                tracing::info!(?poll, max_reconcile_rate, "provider running");
+                s4t_provider::controller::run(kube, config).await;
+                return Ok(());
+            }
+            let mut elector = s4t_provider::leader::Elector::new(
+                kube.clone(),
+                &leader_election_namespace,
+                &leader_election_id,
+                s4t_provider::leader::candidate_identity(),
+                s4t_provider::leader::Timing::from_lease_duration(leader_election_lease_duration),
+            );
+            tracing::info!(identity = %elector.identity(), lease = %format!("{leader_election_namespace}/{leader_election_id}"), "candidate for leadership");
+            tokio::select! {
+                _ = elector.acquire() => {}
+                _ = crate::serve::stop_signal() => return Ok(()),
+            }
+            s4t_provider::metrics::set_leading(true);
             tracing::info!(?poll, max_reconcile_rate, "provider running");
-            s4t_provider::controller::run(
-                kube,
-                s4t_provider::controller::RunConfig {
-                    poll,
-                    max_reconcile_rate,
-                },
-            )
-            .await;
-            Ok(())
+            tokio::select! {
+                _ = s4t_provider::controller::run(kube, config) => Ok(()),
+                lost = elector.hold() => {
+                    s4t_provider::metrics::set_leading(false);
+                    Err(anyhow::anyhow!(lost))
+                }
+                _ = crate::serve::stop_signal() => {
+                    s4t_provider::metrics::set_leading(false);
+                    elector.release().await;
+                    Ok(())
+                }
+            }
         }
         ProviderCmd::Crds { dir, check } => {
             let files = s4t_provider::apis::crd_files();

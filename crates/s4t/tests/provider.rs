@@ -382,6 +382,35 @@ async fn boards_follow_their_managed_resources() {
 }
 
 /// Any kind of the provider's group, as JSON.
+/// The site `default`: a ClusterProviderConfig for the cloud of `s4t`, with its token in the
+/// Secret crossplane-system/site-a.
+async fn add_default_site(kube: &kube::Client, s4t: &Api) {
+    let mut secret = Secret::default();
+    secret.metadata.name = Some("site-a".into());
+    secret.data = Some(
+        [(
+            "token".to_string(),
+            ByteString(s4t.token.clone().into_bytes()),
+        )]
+        .into(),
+    );
+    KubeApi::<Secret>::namespaced(kube.clone(), "crossplane-system")
+        .create(&PostParams::default(), &secret)
+        .await
+        .unwrap();
+    let site: ClusterProviderConfig = serde_json::from_value(json!({
+        "apiVersion": "iot.s4t.m.crossplane.io/v1alpha1", "kind": "ClusterProviderConfig",
+        "metadata": {"name": "default"},
+        "spec": {"endpoint": s4t.base, "credentials": {"source": "Secret",
+                 "secretRef": {"namespace": "crossplane-system", "name": "site-a", "key": "token"}}},
+    }))
+    .unwrap();
+    KubeApi::<ClusterProviderConfig>::all(kube.clone())
+        .create(&PostParams::default(), &site)
+        .await
+        .unwrap();
+}
+
 fn resource(kind: &str) -> s4t_provider::kube::api::ApiResource {
     s4t_provider::kube::api::ApiResource::from_gvk(
         &s4t_provider::kube::core::GroupVersionKind::gvk(
@@ -455,30 +484,7 @@ async fn plugins_services_and_failures_follow_their_resources() {
     let s4t = Api::of(&dir, base.clone());
     let (_server, url) = test_apiserver::TestApiServer::start().await;
     let kube = kube::Client::try_from(kube::Config::new(url.parse().unwrap())).unwrap();
-    let mut secret = Secret::default();
-    secret.metadata.name = Some("site-a".into());
-    secret.data = Some(
-        [(
-            "token".to_string(),
-            ByteString(s4t.token.clone().into_bytes()),
-        )]
-        .into(),
-    );
-    KubeApi::<Secret>::namespaced(kube.clone(), "crossplane-system")
-        .create(&PostParams::default(), &secret)
-        .await
-        .unwrap();
-    let site: ClusterProviderConfig = serde_json::from_value(json!({
-        "apiVersion": "iot.s4t.m.crossplane.io/v1alpha1", "kind": "ClusterProviderConfig",
-        "metadata": {"name": "default"},
-        "spec": {"endpoint": base, "credentials": {"source": "Secret",
-                 "secretRef": {"namespace": "crossplane-system", "name": "site-a", "key": "token"}}},
-    }))
-    .unwrap();
-    KubeApi::<ClusterProviderConfig>::all(kube.clone())
-        .create(&PostParams::default(), &site)
-        .await
-        .unwrap();
+    add_default_site(&kube, &s4t).await;
     let _controller = AbortOnDrop(tokio::spawn(s4t_provider::controller::run(
         kube.clone(),
         s4t_provider::controller::RunConfig {
@@ -941,30 +947,7 @@ async fn upstream_manifests_reconcile() {
     let s4t = Api::of(&dir, base.clone());
     let (_server, url) = test_apiserver::TestApiServer::start().await;
     let kube = kube::Client::try_from(kube::Config::new(url.parse().unwrap())).unwrap();
-    let mut secret = Secret::default();
-    secret.metadata.name = Some("site-a".into());
-    secret.data = Some(
-        [(
-            "token".to_string(),
-            ByteString(s4t.token.clone().into_bytes()),
-        )]
-        .into(),
-    );
-    KubeApi::<Secret>::namespaced(kube.clone(), "crossplane-system")
-        .create(&PostParams::default(), &secret)
-        .await
-        .unwrap();
-    let site: ClusterProviderConfig = serde_json::from_value(json!({
-        "apiVersion": "iot.s4t.m.crossplane.io/v1alpha1", "kind": "ClusterProviderConfig",
-        "metadata": {"name": "default"},
-        "spec": {"endpoint": base, "credentials": {"source": "Secret",
-                 "secretRef": {"namespace": "crossplane-system", "name": "site-a", "key": "token"}}},
-    }))
-    .unwrap();
-    KubeApi::<ClusterProviderConfig>::all(kube.clone())
-        .create(&PostParams::default(), &site)
-        .await
-        .unwrap();
+    add_default_site(&kube, &s4t).await;
     let _controller = AbortOnDrop(tokio::spawn(s4t_provider::controller::run(
         kube.clone(),
         s4t_provider::controller::RunConfig {
@@ -1075,4 +1058,141 @@ async fn upstream_manifests_reconcile() {
         .call(reqwest::Method::GET, &format!("/v1/boards/{uuid}"), None)
         .await;
     assert_eq!(status, 200, "an orphaned board stays");
+}
+
+/// `s4t provider run` as a process, with leader election and its counters on a port of its
+/// own; the kubeconfig points at the test API server.
+fn start_provider_replica(kubeconfig: &std::path::Path, metrics_port: u16) -> Proc {
+    Proc(
+        std::process::Command::new(BIN)
+            .args(["provider", "run", "--poll", "1s", "--leader-election"])
+            .args(["--leader-election-lease-duration", "3s"])
+            .args(["--metrics-addr", &format!("127.0.0.1:{metrics_port}")])
+            .env("KUBECONFIG", kubeconfig)
+            .env_remove("POD_NAMESPACE")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    )
+}
+
+/// A replica's counters: (leading, reconciles so far), or None while it does not answer.
+async fn replica_state(metrics_port: u16) -> Option<(bool, u64)> {
+    let text = reqwest::get(format!("http://127.0.0.1:{metrics_port}/metrics"))
+        .await
+        .ok()?
+        .text()
+        .await
+        .ok()?;
+    let value = |name: &str| -> u64 {
+        text.lines()
+            .filter(|l| l.starts_with(name))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+            .sum()
+    };
+    Some((
+        value("s4t_provider_leader ") == 1,
+        value("s4t_provider_reconciles_total"),
+    ))
+}
+
+/// Two replicas with `--leader-election`: only the holder of the Lease reconciles; when it
+/// is killed, the other takes the Lease over once it has run out and reconciles, making no
+/// board twice; a replica stopped with SIGTERM gives the Lease up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_replica_leads_and_another_takes_over() {
+    use s4t_provider::k8s_openapi::api::coordination::v1::Lease;
+    let dir = temp_dir("provider-leader");
+    let (_cloud, base) = start_cloud(&dir, free_port(), free_port());
+    let s4t = Api::of(&dir, base.clone());
+    let (_server, url) = test_apiserver::TestApiServer::start().await;
+    let kube = kube::Client::try_from(kube::Config::new(url.parse().unwrap())).unwrap();
+    add_default_site(&kube, &s4t).await;
+    let kubeconfig = dir.join("kubeconfig");
+    std::fs::write(
+        &kubeconfig,
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: t\n  cluster:\n    server: {url}\n\
+             users:\n- name: t\n  user:\n    token: t\ncontexts:\n- name: t\n  context:\n    \
+             cluster: t\n    user: t\ncurrent-context: t\n"
+        ),
+    )
+    .unwrap();
+    let leases = KubeApi::<Lease>::namespaced(kube.clone(), "crossplane-system");
+    let holder = async || -> Option<String> {
+        leases
+            .get_opt("s4t-provider")
+            .await
+            .ok()??
+            .spec?
+            .holder_identity
+    };
+
+    let (port_a, port_b) = (free_port(), free_port());
+    let mut a = start_provider_replica(&kubeconfig, port_a);
+    until("replica A leads", async || {
+        replica_state(port_a).await.filter(|s| s.0).map(|_| ())
+    })
+    .await;
+    let first_holder = holder().await.expect("the Lease names A");
+    let b = start_provider_replica(&kubeconfig, port_b);
+    until("replica B is up", async || replica_state(port_b).await).await;
+
+    let k = &kube;
+    let board = |name: &str, code: &str| {
+        json!({"kind": "Board", "metadata": {"name": name},
+        "spec": {"forProvider": {"code": code,
+                 "location": {"latitude": "38.19", "longitude": "15.55", "altitude": "10"}}}})
+    };
+    apply(k, "lab", board("one", "LEAD-1")).await;
+    until("A makes the first board", async || {
+        external_name(&read(k, "Board", "lab", "one").await?)
+    })
+    .await;
+    // B has been up all along, following: it has reconciled nothing.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(replica_state(port_b).await, Some((false, 0)), "B follows");
+    assert_eq!(holder().await.as_deref(), Some(first_holder.as_str()));
+
+    // A dies without giving the Lease up: B takes it over once it has run out (3 s).
+    a.kill9();
+    let killed = Instant::now();
+    until("B leads", async || {
+        replica_state(port_b).await.filter(|s| s.0).map(|_| ())
+    })
+    .await;
+    let took = killed.elapsed();
+    assert!(
+        took >= Duration::from_secs(2),
+        "B waited for the Lease to run out ({took:?})"
+    );
+    let second_holder = holder().await.expect("the Lease names B");
+    assert_ne!(second_holder, first_holder);
+    let lease = leases.get("s4t-provider").await.unwrap();
+    assert_eq!(lease.spec.unwrap().lease_transitions, Some(1));
+
+    apply(k, "lab", board("two", "LEAD-2")).await;
+    until("B makes the second board", async || {
+        external_name(&read(k, "Board", "lab", "two").await?)
+    })
+    .await;
+    assert!(replica_state(port_b).await.unwrap().1 > 0, "B reconciles");
+    let (_, boards) = s4t.call(reqwest::Method::GET, "/v1/boards", None).await;
+    let mut codes: Vec<&str> = boards["boards"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["code"].as_str().unwrap())
+        .collect();
+    codes.sort();
+    assert_eq!(codes, ["LEAD-1", "LEAD-2"], "each board made once");
+
+    // SIGTERM: B gives the Lease up as it stops.
+    b.signal("TERM");
+    until("the Lease is released", async || {
+        let lease = leases.get_opt("s4t-provider").await.ok()??;
+        lease.spec?.holder_identity.is_none().then_some(())
+    })
+    .await;
 }
