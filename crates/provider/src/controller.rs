@@ -103,26 +103,47 @@ pub async fn run(kube: Client, config: RunConfig) {
         config,
     });
     use crate::apis::legacy;
-    tokio::join!(
-        run_kind::<Board>(kube.clone(), ctx.clone()),
-        run_kind::<Fleet>(kube.clone(), ctx.clone()),
-        run_kind::<Plugin>(kube.clone(), ctx.clone()),
-        run_kind::<PluginInjection>(kube.clone(), ctx.clone()),
-        run_kind::<Service>(kube.clone(), ctx.clone()),
-        run_kind::<ServiceExposure>(kube.clone(), ctx.clone()),
-        run_kind::<Network>(kube.clone(), ctx.clone()),
-        run_kind::<Port>(kube.clone(), ctx.clone()),
-        run_kind::<Webservice>(kube.clone(), ctx.clone()),
-        run_kind::<Workload>(kube.clone(), ctx.clone()),
-        run_kind::<legacy::Device>(kube.clone(), ctx.clone()),
-        run_kind::<legacy::Plugin>(kube.clone(), ctx.clone()),
-        run_kind::<legacy::BoardPluginInjection>(kube.clone(), ctx.clone()),
-        run_kind::<legacy::Service>(kube.clone(), ctx.clone()),
-        run_kind::<legacy::BoardServiceInjection>(kube.clone(), ctx.clone()),
-        run_kind::<legacy::Fleet>(kube.clone(), ctx.clone()),
-        run_kind::<legacy::Port>(kube.clone(), ctx.clone()),
-        run_kind::<legacy::Webservice>(kube, ctx),
-    );
+    // One task per kind, so that the kinds' reconciles run on every worker thread.
+    let kinds = AbortOnDrop(vec![
+        tokio::spawn(run_kind::<Board>(kube.clone(), ctx.clone())),
+        tokio::spawn(run_kind::<Fleet>(kube.clone(), ctx.clone())),
+        tokio::spawn(run_kind::<Plugin>(kube.clone(), ctx.clone())),
+        tokio::spawn(run_kind::<PluginInjection>(kube.clone(), ctx.clone())),
+        tokio::spawn(run_kind::<Service>(kube.clone(), ctx.clone())),
+        tokio::spawn(run_kind::<ServiceExposure>(kube.clone(), ctx.clone())),
+        tokio::spawn(run_kind::<Network>(kube.clone(), ctx.clone())),
+        tokio::spawn(run_kind::<Port>(kube.clone(), ctx.clone())),
+        tokio::spawn(run_kind::<Webservice>(kube.clone(), ctx.clone())),
+        tokio::spawn(run_kind::<Workload>(kube.clone(), ctx.clone())),
+        tokio::spawn(run_kind::<legacy::Device>(kube.clone(), ctx.clone())),
+        tokio::spawn(run_kind::<legacy::Plugin>(kube.clone(), ctx.clone())),
+        tokio::spawn(run_kind::<legacy::BoardPluginInjection>(
+            kube.clone(),
+            ctx.clone(),
+        )),
+        tokio::spawn(run_kind::<legacy::Service>(kube.clone(), ctx.clone())),
+        tokio::spawn(run_kind::<legacy::BoardServiceInjection>(
+            kube.clone(),
+            ctx.clone(),
+        )),
+        tokio::spawn(run_kind::<legacy::Fleet>(kube.clone(), ctx.clone())),
+        tokio::spawn(run_kind::<legacy::Port>(kube.clone(), ctx.clone())),
+        tokio::spawn(run_kind::<legacy::Webservice>(kube, ctx.clone())),
+    ]);
+    let mut kinds = kinds;
+    futures_util::future::join_all(kinds.0.iter_mut()).await;
+}
+
+/// The kinds' tasks, stopped with the future that runs them (when leadership is lost, or a
+/// test ends).
+struct AbortOnDrop(Vec<tokio::task::JoinHandle<()>>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        for task in &self.0 {
+            task.abort();
+        }
+    }
 }
 
 async fn run_kind<K: ManagedKind>(kube: Client, ctx: Arc<Context>) {
@@ -238,10 +259,14 @@ impl Context {
 
 /// One reconcile of one managed resource.
 async fn reconcile<K: ManagedKind>(resource: Arc<K>, ctx: Arc<Context>) -> Result<Action, Error> {
-    let over_budget = ctx.budget.lock().unwrap().take(std::time::Instant::now());
+    let over_budget = ctx
+        .budget
+        .lock()
+        .unwrap()
+        .reserve(std::time::Instant::now());
     if let Some(wait) = over_budget {
         crate::metrics::over_budget();
-        return Ok(Action::requeue(wait));
+        tokio::time::sleep(wait).await;
     }
     crate::metrics::reconcile(K::COMPONENT);
     let r = resource.as_ref();
