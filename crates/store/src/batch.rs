@@ -78,7 +78,7 @@ impl Store {
                  status, type, action, created_at) VALUES {rows} RETURNING id, uuid"
             );
             for row in bind_all(sqlx::query(&sql), &vals)
-                .fetch_all(&mut *tx)
+                .fetch_all(&mut **tx)
                 .await?
             {
                 ids.insert(row.try_get(1)?, row.try_get(0)?);
@@ -97,7 +97,9 @@ impl Store {
             let sql = format!(
                 "INSERT INTO results (board_uuid, request_uuid, result, message, created_at) VALUES {rows}"
             );
-            bind_all(sqlx::query(&sql), &vals).execute(&mut *tx).await?;
+            bind_all(sqlx::query(&sql), &vals)
+                .execute(&mut **tx)
+                .await?;
         }
         tx.commit().await?;
         Ok(boards
@@ -145,7 +147,9 @@ impl Store {
                 "UPDATE results SET result = v.column3, message = v.column4, updated_at = $1 \
                  FROM (VALUES {rows}) AS v WHERE results.request_uuid = v.column1 AND results.board_uuid = v.column2"
             );
-            bind_all(sqlx::query(&sql), &vals).execute(&mut *tx).await?;
+            bind_all(sqlx::query(&sql), &vals)
+                .execute(&mut **tx)
+                .await?;
             let mut vals = vec![Val::from(now.as_str())];
             vals.extend(chunk.iter().map(|c| Val::from(c.request_uuid.as_str())));
             let list = (0..chunk.len())
@@ -155,7 +159,9 @@ impl Store {
             let sql = format!(
                 "UPDATE requests SET status = 'COMPLETED', updated_at = $1 WHERE status = 'PENDING' AND uuid IN ({list})"
             );
-            bind_all(sqlx::query(&sql), &vals).execute(&mut *tx).await?;
+            bind_all(sqlx::query(&sql), &vals)
+                .execute(&mut **tx)
+                .await?;
         }
         sqlx::query(
             "UPDATE requests SET pending_requests = CASE WHEN pending_requests > $1 THEN pending_requests - $1 ELSE 0 END, \
@@ -164,7 +170,7 @@ impl Store {
         .bind(closed.len() as i64)
         .bind(now.as_str())
         .bind(parent)
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await?;
         sqlx::query(
             "UPDATE requests SET status = 'COMPLETED', updated_at = $1 WHERE uuid = $2 AND status = 'PENDING' \
@@ -172,7 +178,7 @@ impl Store {
         )
         .bind(now.as_str())
         .bind(parent)
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await?;
         tx.commit().await?;
         Ok(())
@@ -206,13 +212,17 @@ impl Store {
                 "UPDATE injection_plugins SET status = 'updated', onboot = $1, updated_at = $2 \
                  WHERE plugin_uuid = $3 AND board_uuid IN ({list})"
             );
-            bind_all(sqlx::query(&sql), &vals).execute(&mut *tx).await?;
+            bind_all(sqlx::query(&sql), &vals)
+                .execute(&mut **tx)
+                .await?;
             let sql = format!(
                 "INSERT INTO injection_plugins (board_uuid, plugin_uuid, onboot, status, created_at) \
                  SELECT b.uuid, $3, $1, 'injected', $2 FROM boards b WHERE b.uuid IN ({list}) AND NOT EXISTS \
                  (SELECT 1 FROM injection_plugins i WHERE i.board_uuid = b.uuid AND i.plugin_uuid = $3)"
             );
-            bind_all(sqlx::query(&sql), &vals).execute(&mut *tx).await?;
+            bind_all(sqlx::query(&sql), &vals)
+                .execute(&mut **tx)
+                .await?;
         }
         tx.commit().await?;
         Ok(())
@@ -257,7 +267,7 @@ impl Store {
             .bind(plugin.map(|p| p.0))
             .bind(plugin.map(|p| p.1))
             .bind(now.as_str())
-            .execute(&mut *tx)
+            .execute(&mut **tx)
             .await?;
             sqlx::query(
                 "UPDATE results SET message = $1, updated_at = $2 WHERE request_uuid = $3 AND result = 'RUNNING'",
@@ -265,7 +275,7 @@ impl Store {
             .bind("deferred: runs when the board is online again")
             .bind(now.as_str())
             .bind(r.uuid.as_str())
-            .execute(&mut *tx)
+            .execute(&mut **tx)
             .await?;
         }
         tx.commit().await?;
@@ -301,7 +311,7 @@ impl Store {
     pub async fn drop_deferred(&self, id: i64) -> Result<()> {
         sqlx::query("DELETE FROM deferred_operations WHERE id = $1")
             .bind(id)
-            .execute(self.writer())
+            .execute(&*self.writer())
             .await?;
         Ok(())
     }

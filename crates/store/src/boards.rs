@@ -206,7 +206,7 @@ impl Store {
         .bind(new.name.as_str())
         .bind(new.code.as_str())
         .bind(uuid.as_str())
-        .fetch_optional(&mut *tx)
+        .fetch_optional(&mut **tx)
         .await?;
         if let Some(row) = taken {
             let (name, code): (String, String) = (row.try_get(0)?, row.try_get(1)?);
@@ -236,7 +236,7 @@ impl Store {
         .bind(to_json_text(&new.connectivity))
         .bind(to_json_text(&new.extra))
         .bind(now.as_str())
-        .fetch_one(&mut *tx)
+        .fetch_one(&mut **tx)
         .await
         .map_err(|e| StoreError::conflict_or(e, || format!("A board with code {} or name {} already exists.", new.code, new.name)))?
         .try_get(0)?;
@@ -246,7 +246,7 @@ impl Store {
             .bind(new.location.latitude.as_str())
             .bind(new.location.altitude.as_str())
             .bind(now.as_str())
-            .execute(&mut *tx)
+            .execute(&mut **tx)
             .await?;
         tx.commit().await?;
         self.board(&Ident::Uuid(uuid), &Scope::All).await
@@ -426,7 +426,7 @@ impl Store {
         let sql = format!("UPDATE boards SET {} WHERE uuid = {p}", sets.join(", "));
         let mut tx = self.begin_write().await?;
         let done = bind_all(sqlx::query(&sql), &w.vals)
-            .execute(&mut *tx)
+            .execute(&mut **tx)
             .await
             .map_err(|e| {
                 StoreError::conflict_or(e, || match (&update.name, &update.code) {
@@ -447,7 +447,7 @@ impl Store {
             .bind(loc.altitude.as_str())
             .bind(now.as_str())
             .bind(uuid)
-            .execute(&mut *tx)
+            .execute(&mut **tx)
             .await?;
         }
         tx.commit().await?;
@@ -460,7 +460,7 @@ impl Store {
     pub async fn delete_board(&self, uuid: &str) -> Result<()> {
         let done = sqlx::query("DELETE FROM boards WHERE uuid = $1")
             .bind(uuid)
-            .execute(self.writer())
+            .execute(&*self.writer())
             .await?;
         if done.rows_affected() == 0 {
             return Err(StoreError::not_found("Board", uuid));

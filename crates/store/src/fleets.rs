@@ -90,7 +90,7 @@ impl Store {
         .bind(f.description.as_deref())
         .bind(to_json_text(&f.extra.clone().unwrap_or_default()))
         .bind(s4t_model::time::now())
-        .execute(self.writer())
+        .execute(&*self.writer())
         .await
         .map_err(|e| StoreError::conflict_or(e, || format!("A fleet with uuid {uuid} already exists.")))?;
         self.fleet(&Ident::Uuid(uuid), &Scope::All).await
@@ -133,7 +133,7 @@ impl Store {
         if let Some(e) = &f.extra {
             sets.push(("extra", to_json_text(e).into()));
         }
-        update_by_uuid(self.writer(), "fleets", "Fleet", uuid, sets, || {
+        update_by_uuid(&self.writer(), "fleets", "Fleet", uuid, sets, || {
             "fleet update conflicts".into()
         })
         .await?;
@@ -149,7 +149,7 @@ impl Store {
                 "Fleet {uuid} still has {n} board(s): move them out (PATCH the board with \"fleet\": null) first."
             )));
         }
-        delete_by_uuid(self.writer(), "fleets", "Fleet", uuid)
+        delete_by_uuid(&self.writer(), "fleets", "Fleet", uuid)
             .await
             .map_err(|e| match e {
                 StoreError::Database(db) => {

@@ -13,6 +13,7 @@
 
 pub mod batch;
 pub mod boards;
+pub mod changes;
 pub mod fleets;
 pub mod json_sql;
 pub mod links;
@@ -34,6 +35,7 @@ use std::str::FromStr;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Executor};
 
+pub use changes::{WriteGuard, WriteTx};
 pub use sql::{Page, Scope};
 
 /// Which SQL engine is behind the store.
@@ -91,6 +93,8 @@ pub struct Store {
     /// Where writes go: on SQLite a single connection, on PostgreSQL the same pool.
     writer: AnyPool,
     dialect: Dialect,
+    /// Counts writes, so that cached renderings know when to look again (`changes`).
+    changes: std::sync::Arc<changes::Changes>,
 }
 
 impl Store {
@@ -143,12 +147,17 @@ impl Store {
                 (pool.clone(), pool)
             }
         };
+        let changes = changes::Changes::new(dialect == Dialect::Sqlite);
         let store = Store {
             pool,
             writer,
             dialect,
+            changes: changes.clone(),
         };
         migrate::run(&store).await?;
+        if dialect == Dialect::Postgres {
+            changes::listen(url.to_string(), changes);
+        }
         Ok(store)
     }
 
@@ -164,16 +173,18 @@ impl Store {
     /// A transaction that writes. On SQLite it takes the write lock at `BEGIN` (IMMEDIATE), so
     /// a transaction that reads before it writes cannot fail when another write commits in
     /// between.
-    pub async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>> {
-        Ok(match self.dialect {
+    pub async fn begin_write(&self) -> Result<WriteTx> {
+        let tx = match self.dialect {
             Dialect::Sqlite => self.writer.begin_with("BEGIN IMMEDIATE").await?,
             Dialect::Postgres => self.writer.begin().await?,
-        })
+        };
+        Ok(WriteTx::new(tx, self.changes.clone()))
     }
 
-    /// The pool for statements that write outside a transaction.
-    pub fn writer(&self) -> &AnyPool {
-        &self.writer
+    /// The pool for statements that write outside a transaction (`&*store.writer()`): the
+    /// guard counts the write once the statement has run.
+    pub fn writer(&self) -> WriteGuard<'_> {
+        WriteGuard::new(&self.writer, &self.changes)
     }
 
     /// The pool for reads.

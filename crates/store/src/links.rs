@@ -48,7 +48,7 @@ impl Store {
                 .bind(now.as_str())
                 .bind(secret_hash)
                 .bind(board.uuid.as_str())
-                .execute(&mut *tx)
+                .execute(&mut **tx)
                 .await?;
             }
             None => {
@@ -59,7 +59,7 @@ impl Store {
                 .bind(now.as_str())
                 .bind(secret_hash)
                 .bind(board.uuid.as_str())
-                    .execute(&mut *tx)
+                    .execute(&mut **tx)
                     .await?;
             }
         }
@@ -88,7 +88,7 @@ impl Store {
         .bind(info.connectivity.as_ref().map(to_json_text))
         .bind(now.as_str())
         .bind(board.uuid.as_str())
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await?;
         tx.commit().await?;
         Ok(())
@@ -105,7 +105,7 @@ impl Store {
         )
         .bind(now.as_str())
         .bind(session_id)
-        .fetch_all(&mut *tx)
+        .fetch_all(&mut **tx)
         .await?;
         let mut boards = Vec::with_capacity(rows.len());
         for r in rows {
@@ -115,7 +115,7 @@ impl Store {
             )
             .bind(now.as_str())
             .bind(uuid.as_str())
-            .execute(&mut *tx)
+            .execute(&mut **tx)
             .await?;
             boards.push(uuid);
         }
@@ -147,7 +147,7 @@ impl Store {
              (SELECT 1 FROM sessions s WHERE s.board_uuid = boards.uuid AND s.valid = TRUE)",
         )
         .bind(now.as_str())
-        .execute(self.writer())
+        .execute(&*self.writer())
         .await?;
         Ok(closed)
     }
@@ -184,7 +184,7 @@ impl Store {
         .bind(now.as_str())
         .bind(request_uuid)
         .bind(board_uuid)
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await?;
         if done.rows_affected() == 0 {
             return Ok(false);

@@ -85,7 +85,7 @@ impl Store {
         .bind(f.mtu as i64)
         .bind(f.gateway.map(|g| g.to_string()))
         .bind(s4t_model::time::now())
-        .execute(self.writer())
+        .execute(&*self.writer())
         .await
         .map_err(|e| {
             StoreError::conflict_or(e, || {
@@ -127,7 +127,7 @@ impl Store {
         }
         let done = sqlx::query("DELETE FROM networks WHERE uuid = $1")
             .bind(uuid)
-            .execute(self.writer())
+            .execute(&*self.writer())
             .await
             .map_err(|e| {
                 StoreError::conflict_or(e, || {
@@ -145,7 +145,7 @@ impl Store {
         let done = sqlx::query("UPDATE boards SET overlay_key = $1 WHERE uuid = $2")
             .bind(key)
             .bind(board_uuid)
-            .execute(self.writer())
+            .execute(&*self.writer())
             .await?;
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound {
@@ -194,7 +194,7 @@ impl Store {
             let used: Vec<Ipv4Addr> =
                 sqlx::query("SELECT ip FROM network_addresses WHERE network_uuid = $1")
                     .bind(&network.uuid)
-                    .fetch_all(&mut *tx)
+                    .fetch_all(&mut **tx)
                     .await?
                     .iter()
                     .filter_map(|r| r.try_get::<String, _>(0).ok()?.parse().ok())
@@ -217,7 +217,7 @@ impl Store {
             .bind(ip.to_string())
             .bind(&network.uuid)
             .bind(&now)
-            .execute(&mut *tx)
+            .execute(&mut **tx)
             .await;
             let claimed = match inserted {
                 Ok(_) => sqlx::query(
@@ -226,7 +226,7 @@ impl Store {
                 .bind(&network.uuid)
                 .bind(ip.to_string())
                 .bind(&port.uuid)
-                .execute(&mut *tx)
+                .execute(&mut **tx)
                 .await
                 .map(|_| ()),
                 Err(e) => Err(e),

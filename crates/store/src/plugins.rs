@@ -146,7 +146,7 @@ impl Store {
         .bind(to_json_text(&f.parameters.clone().unwrap_or_default()))
         .bind(to_json_text(&f.extra.clone().unwrap_or_default()))
         .bind(s4t_model::time::now())
-        .execute(self.writer())
+        .execute(&*self.writer())
         .await
         .map_err(|e| StoreError::conflict_or(e, || format!("A plugin with uuid {uuid} already exists.")))?;
         self.plugin(&Ident::Uuid(uuid), &PluginVisibility::All)
@@ -207,7 +207,7 @@ impl Store {
         if let Some(e) = &f.extra {
             sets.push(("extra", to_json_text(e).into()));
         }
-        update_by_uuid(self.writer(), "plugins", "Plugin", uuid, sets, || {
+        update_by_uuid(&self.writer(), "plugins", "Plugin", uuid, sets, || {
             "plugin update conflicts".into()
         })
         .await?;
@@ -230,7 +230,7 @@ impl Store {
                     .join(", ")
             )));
         }
-        delete_by_uuid(self.writer(), "plugins", "Plugin", uuid)
+        delete_by_uuid(&self.writer(), "plugins", "Plugin", uuid)
             .await
             .map_err(|e| match e {
                 StoreError::Database(db) => StoreError::conflict_or(db, || format!("Plugin {uuid} was injected meanwhile: remove it from its boards first.")),
@@ -295,7 +295,7 @@ impl Store {
         .bind(now.as_str())
         .bind(board_uuid)
         .bind(plugin_uuid)
-        .execute(self.writer())
+        .execute(&*self.writer())
         .await?;
         if updated.rows_affected() == 0 {
             sqlx::query(
@@ -306,7 +306,7 @@ impl Store {
             .bind(plugin_uuid)
             .bind(onboot)
             .bind(now.as_str())
-            .execute(self.writer())
+            .execute(&*self.writer())
             .await
             .map_err(|e| StoreError::conflict_or(e, || format!("Plugin {plugin_uuid} or board {board_uuid} no longer exists.")))?;
         }
@@ -318,7 +318,7 @@ impl Store {
             sqlx::query("DELETE FROM injection_plugins WHERE board_uuid = $1 AND plugin_uuid = $2")
                 .bind(board_uuid)
                 .bind(plugin_uuid)
-                .execute(self.writer())
+                .execute(&*self.writer())
                 .await?;
         if done.rows_affected() == 0 {
             return Err(StoreError::not_found(

@@ -124,6 +124,6 @@ impl Store {
     }
 
     pub async fn delete_port(&self, uuid: &str) -> Result<()> {
-        delete_by_uuid(self.writer(), "ports_on_boards", "Port", uuid).await
+        delete_by_uuid(&self.writer(), "ports_on_boards", "Port", uuid).await
     }
 }

@@ -130,7 +130,7 @@ impl Store {
         .bind(new.request_type)
         .bind(new.action.as_str())
         .bind(now.as_str())
-        .fetch_one(&mut *tx)
+        .fetch_one(&mut **tx)
         .await?
         .try_get(0)?;
         sqlx::query(
@@ -139,7 +139,7 @@ impl Store {
         .bind(board_uuid)
         .bind(uuid.as_str())
         .bind(now.as_str())
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await?;
         tx.commit().await?;
         // Everything is known: no need to read the row back.
@@ -175,7 +175,7 @@ impl Store {
         .bind(new.request_type)
         .bind(new.action.as_str())
         .bind(s4t_model::time::now())
-        .execute(self.writer())
+        .execute(&*self.writer())
         .await?;
         self.request(&uuid, &Scope::All).await
     }
@@ -203,7 +203,7 @@ impl Store {
             .bind(now.as_str())
             .bind(request_uuid)
             .bind(board_uuid)
-            .execute(&mut *tx)
+            .execute(&mut **tx)
             .await?;
         if outcome != Outcome::Running {
             crate::links::complete_if_settled(&mut tx, request_uuid, &now).await?;
@@ -229,21 +229,21 @@ impl Store {
         ))
         .bind(reason)
         .bind(now.as_str())
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await?;
         let done = sqlx::query(&format!(
             "UPDATE requests SET status = 'COMPLETED', updated_at = $1 WHERE status = 'PENDING' \
              AND uuid NOT IN ({WAITING}) AND uuid NOT IN ({WAITING_PARENTS})"
         ))
         .bind(now.as_str())
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await?;
         sqlx::query(&format!(
             "UPDATE requests SET pending_requests = (SELECT count(*) FROM requests c \
              WHERE c.main_request_uuid = requests.uuid AND c.status = 'PENDING') \
              WHERE uuid IN ({WAITING_PARENTS})"
         ))
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await?;
         tx.commit().await?;
         Ok(done.rows_affected())

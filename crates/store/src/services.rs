@@ -89,7 +89,7 @@ impl Store {
         .bind(f.protocol.as_deref().unwrap_or("TCP"))
         .bind(to_json_text(&f.extra.clone().unwrap_or_default()))
         .bind(s4t_model::time::now())
-        .execute(self.writer())
+        .execute(&*self.writer())
         .await
         .map_err(|e| StoreError::conflict_or(e, || format!("A service with uuid {uuid} already exists.")))?;
         self.service(&Ident::Uuid(uuid), &Scope::All).await
@@ -135,7 +135,7 @@ impl Store {
         if let Some(e) = &f.extra {
             sets.push(("extra", to_json_text(e).into()));
         }
-        update_by_uuid(self.writer(), "services", "Service", uuid, sets, || {
+        update_by_uuid(&self.writer(), "services", "Service", uuid, sets, || {
             "service update conflicts".into()
         })
         .await?;
@@ -163,7 +163,7 @@ impl Store {
                 boards.join(", ")
             )));
         }
-        delete_by_uuid(self.writer(), "services", "Service", uuid)
+        delete_by_uuid(&self.writer(), "services", "Service", uuid)
             .await
             .map_err(|e| match e {
                 StoreError::Database(db) => StoreError::conflict_or(db, || {
@@ -258,7 +258,7 @@ impl Store {
             ))
             .bind(board_uuid)
             .bind(service_uuid)
-            .fetch_optional(&mut *tx)
+            .fetch_optional(&mut **tx)
             .await
             .map_err(StoreError::from)?;
             if let Some(e) = existing.as_ref().map(decode_exposed).transpose()? {
@@ -293,14 +293,14 @@ impl Store {
                 .bind(service_uuid)
                 .bind(port as i64)
                 .bind(&now)
-                .execute(&mut *tx)
+                .execute(&mut **tx)
                 .await
                 .map(|_| ()),
                 Err(e) => Err(e),
             };
             match inserted {
                 Ok(()) => {
-                    tx.commit().await.map_err(StoreError::from)?;
+                    tx.commit().await?;
                     return self
                         .exposed_service(board_uuid, service_uuid)
                         .await?
@@ -335,7 +335,7 @@ impl Store {
         ))
         .bind(board_uuid)
         .bind(service_uuid)
-        .fetch_optional(&mut *tx)
+        .fetch_optional(&mut **tx)
         .await?;
         let Some(e) = row.as_ref().map(decode_exposed).transpose()? else {
             return Ok(None);
@@ -343,11 +343,11 @@ impl Store {
         sqlx::query("DELETE FROM exposed_services WHERE board_uuid = $1 AND service_uuid = $2")
             .bind(board_uuid)
             .bind(service_uuid)
-            .execute(&mut *tx)
+            .execute(&mut **tx)
             .await?;
         sqlx::query("DELETE FROM public_ports WHERE port = $1")
             .bind(e.public_port)
-            .execute(&mut *tx)
+            .execute(&mut **tx)
             .await?;
         tx.commit().await?;
         Ok(Some(e.public_port))
@@ -408,7 +408,7 @@ impl Store {
         .bind(s4t_model::time::now())
         .bind(board_uuid)
         .bind(service_uuid)
-        .execute(self.writer())
+        .execute(&*self.writer())
         .await?;
         Ok(())
     }

@@ -54,7 +54,7 @@ impl Store {
         .bind(roles.join(","))
         .bind(description)
         .bind(s4t_model::time::now())
-        .fetch_one(self.writer())
+        .fetch_one(&*self.writer())
         .await?;
         let id: i64 = row.try_get(0)?;
         let sql = format!("{SELECT} WHERE id = $1");
@@ -92,7 +92,7 @@ impl Store {
     pub async fn delete_token(&self, id: i64) -> Result<()> {
         let done = sqlx::query("DELETE FROM api_tokens WHERE id = $1")
             .bind(id)
-            .execute(self.writer())
+            .execute(&*self.writer())
             .await?;
         if done.rows_affected() == 0 {
             return Err(StoreError::not_found("Token", id.to_string()));

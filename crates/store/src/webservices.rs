@@ -183,11 +183,11 @@ impl Store {
         sqlx::query("DELETE FROM public_ports WHERE purpose = $1 AND owner_uuid = $2")
             .bind(PURPOSE_WEBSERVICE)
             .bind(uuid)
-            .execute(&mut *tx)
+            .execute(&mut **tx)
             .await?;
         let done = sqlx::query("DELETE FROM webservices WHERE uuid = $1")
             .bind(uuid)
-            .execute(&mut *tx)
+            .execute(&mut **tx)
             .await?;
         if done.rows_affected() == 0 {
             return Err(StoreError::not_found("Webservice", uuid));
@@ -216,7 +216,7 @@ impl Store {
                 sqlx::query(&format!("{SELECT} WHERE w.board_uuid = $1 AND w.name = $2"))
                     .bind(board_uuid)
                     .bind(name)
-                    .fetch_optional(&mut *tx)
+                    .fetch_optional(&mut **tx)
                     .await
                     .map_err(StoreError::from)?;
             if let Some(row) = existing {
@@ -253,13 +253,13 @@ impl Store {
                 .bind(serde_json::Value::Object(extra.clone()).to_string())
                 .bind(&now)
                 .bind(tunnel_port as i64)
-                .execute(&mut *tx)
+                .execute(&mut **tx)
                 .await
                 .map(|_| ());
             }
             match result {
                 Ok(()) => {
-                    tx.commit().await.map_err(StoreError::from)?;
+                    tx.commit().await?;
                     return Ok((self.webservice(&uuid, &Scope::All).await?, true));
                 }
                 Err(e) => {
@@ -308,7 +308,7 @@ impl Store {
         let taken = sqlx::query("SELECT board_uuid FROM enabled_webservices WHERE lower(dns) = lower($1) OR board_uuid = $2")
             .bind(dns)
             .bind(board_uuid)
-            .fetch_all(&mut *tx)
+            .fetch_all(&mut **tx)
             .await?;
         let holders: Vec<String> = taken
             .iter()
@@ -337,7 +337,7 @@ impl Store {
         .bind(zone)
         .bind(serde_json::Value::Object(extra.clone()).to_string())
         .bind(s4t_model::time::now())
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await
         .map_err(|e| match e.as_database_error() {
             Some(db) if db.is_unique_violation() => StoreError::Conflict(format!(
@@ -355,21 +355,21 @@ impl Store {
         let mut tx = self.begin_write().await?;
         let rows = sqlx::query(&format!("{SELECT} WHERE w.board_uuid = $1"))
             .bind(board_uuid)
-            .fetch_all(&mut *tx)
+            .fetch_all(&mut **tx)
             .await?;
         let removed: Vec<Webservice> = rows.iter().map(decode).collect::<Result<_>>()?;
         sqlx::query("DELETE FROM public_ports WHERE board_uuid = $1 AND purpose = $2")
             .bind(board_uuid)
             .bind(PURPOSE_WEBSERVICE)
-            .execute(&mut *tx)
+            .execute(&mut **tx)
             .await?;
         sqlx::query("DELETE FROM webservices WHERE board_uuid = $1")
             .bind(board_uuid)
-            .execute(&mut *tx)
+            .execute(&mut **tx)
             .await?;
         let done = sqlx::query("DELETE FROM enabled_webservices WHERE board_uuid = $1")
             .bind(board_uuid)
-            .execute(&mut *tx)
+            .execute(&mut **tx)
             .await?;
         if done.rows_affected() == 0 {
             return Err(StoreError::not_found("EnabledWebservice", board_uuid));

@@ -110,7 +110,7 @@ impl Store {
             ))
             .bind(name)
             .bind(project.unwrap_or_default())
-            .fetch_optional(&mut *tx)
+            .fetch_optional(&mut **tx)
             .await?;
             let (uuid, created) = match existing.as_ref().map(decode).transpose()? {
                 Some(w) => {
@@ -122,7 +122,7 @@ impl Store {
                         .bind(pinned_board)
                         .bind(&now)
                         .bind(&w.uuid)
-                        .execute(&mut *tx)
+                        .execute(&mut **tx)
                         .await?;
                     }
                     (w.uuid, false)
@@ -138,7 +138,7 @@ impl Store {
                     .bind(&spec_text)
                     .bind(pinned_board)
                     .bind(&now)
-                    .execute(&mut *tx)
+                    .execute(&mut **tx)
                     .await;
                     match inserted {
                         Ok(_) => (uuid, true),
@@ -181,7 +181,7 @@ impl Store {
         let replicas = self.replicas(uuid).await?;
         let done = sqlx::query("DELETE FROM workloads WHERE uuid = $1")
             .bind(uuid)
-            .execute(self.writer())
+            .execute(&*self.writer())
             .await?;
         if done.rows_affected() == 0 {
             return Err(StoreError::not_found("Workload", uuid));
@@ -235,7 +235,7 @@ impl Store {
         sqlx::query("DELETE FROM workload_replicas WHERE workload_uuid = $1 AND ordinal = $2")
             .bind(workload_uuid)
             .bind(ordinal as i64)
-            .execute(&mut *tx)
+            .execute(&mut **tx)
             .await?;
         sqlx::query(
             "INSERT INTO workload_replicas (uuid, workload_uuid, ordinal, board_uuid, generation, state, placed_at, created_at) \
@@ -249,7 +249,7 @@ impl Store {
         .bind(if board.is_some() { "starting" } else { "pending" })
         .bind(board.map(|_| now.clone()))
         .bind(&now)
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await
         .map_err(|e| StoreError::conflict_or(e, || format!("workload {workload_uuid} was deleted meanwhile")))?;
         tx.commit().await?;
@@ -262,7 +262,7 @@ impl Store {
     pub async fn remove_replica(&self, uuid: &str) -> Result<()> {
         sqlx::query("DELETE FROM workload_replicas WHERE uuid = $1")
             .bind(uuid)
-            .execute(self.writer())
+            .execute(&*self.writer())
             .await?;
         Ok(())
     }
@@ -285,7 +285,7 @@ impl Store {
         }
         sql.push_str(" WHERE uuid = $6");
         bind_all(sqlx::query(&sql), &vals)
-            .execute(self.writer())
+            .execute(&*self.writer())
             .await?;
         Ok(())
     }

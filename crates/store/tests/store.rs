@@ -1103,6 +1103,116 @@ async fn networks_allocate_addresses_once(s: Store) {
     ));
 }
 
+/// The boards' version moves with every committed change of a board, its location or its
+/// sessions (cascades included), and only then.
+async fn boards_version_moves_with_boards_only(s: Store) {
+    use s4t_model::board_link::ConnectionInfo;
+    use s4t_model::resources::Location;
+    let version = async || {
+        s.boards_version()
+            .await
+            .unwrap()
+            .expect("change_versions exists")
+    };
+    let v0 = version().await;
+    assert_eq!(version().await, v0, "reading moves nothing");
+    let b = s
+        .create_board(&board("b1", "C1"), &own(None))
+        .await
+        .unwrap();
+    let v1 = version().await;
+    assert!(v1 > v0, "create: {v0} -> {v1}");
+    // Another table: no move.
+    s.create_plugin(
+        &PluginFields::for_create(json!({"name": "p", "code": "x"})).unwrap(),
+        None,
+        "d",
+    )
+    .await
+    .unwrap();
+    assert_eq!(version().await, v1, "a plugin is not a board");
+    let rename = BoardUpdate {
+        name: Some("b2".into()),
+        ..Default::default()
+    };
+    s.update_board(&b.uuid, &rename).await.unwrap();
+    let v2 = version().await;
+    assert!(v2 > v1, "update");
+    let moved = BoardUpdate {
+        location: Some(Location {
+            longitude: "1".into(),
+            latitude: "2".into(),
+            altitude: "3".into(),
+            updated_at: None,
+        }),
+        ..Default::default()
+    };
+    s.update_board(&b.uuid, &moved).await.unwrap();
+    let v3 = version().await;
+    assert!(v3 > v2, "location");
+    s.register_board(&b, "100", None, "h").await.unwrap();
+    let b = s.board_by_code("C1").await.unwrap();
+    s.connect_board(&b, "200", &ConnectionInfo::default())
+        .await
+        .unwrap();
+    let v4 = version().await;
+    assert!(v4 > v3, "session");
+    s.close_session("200").await.unwrap();
+    let v5 = version().await;
+    assert!(v5 > v4, "session closed");
+    s.delete_board(&b.uuid).await.unwrap();
+    let v6 = version().await;
+    assert!(v6 > v5, "delete (and its cascades)");
+    assert_eq!(version().await, v6);
+}
+
+/// Two replicas on one PostgreSQL: a board written through one moves the version the other
+/// reads, without a query per read once it hears the notification.
+#[tokio::test]
+async fn postgres_replicas_hear_each_others_board_writes() {
+    let Ok(admin) = std::env::var("S4T_TEST_POSTGRES_URL") else {
+        if std::env::var("S4T_REQUIRE_POSTGRES").as_deref() == Ok("1") {
+            panic!("S4T_REQUIRE_POSTGRES=1 but S4T_TEST_POSTGRES_URL is not set");
+        }
+        eprintln!("skipped: S4T_TEST_POSTGRES_URL is not set");
+        return;
+    };
+    let url = s4t_store::testing::fresh_postgres_url(&admin)
+        .await
+        .unwrap();
+    let a = Store::open(&url).await.unwrap();
+    let b = Store::open(&url).await.unwrap();
+    let start = std::time::Instant::now();
+    while !a.hears_other_writers() {
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(5),
+            "A never listened"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    let before = a.boards_version().await.unwrap();
+    // Answered from memory now: only the notification can tell A of B's write.
+    assert_eq!(a.boards_version().await.unwrap(), before);
+    b.create_board(&board("b1", "C1"), &own(None))
+        .await
+        .unwrap();
+    let start = std::time::Instant::now();
+    loop {
+        if a.boards_version().await.unwrap() != before {
+            break;
+        }
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(5),
+            "replica A never saw B's board"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert_eq!(
+        a.boards_version().await.unwrap(),
+        b.boards_version().await.unwrap()
+    );
+}
+
 macro_rules! both_engines {
     ($($name:ident),* $(,)?) => {
         mod sqlite { $( #[tokio::test] async fn $name() { if let Some(s) = super::sqlite().await { super::$name(s).await } } )* }
@@ -1129,4 +1239,5 @@ both_engines!(
     webservices_share_the_port_pool,
     workloads_and_replicas,
     networks_allocate_addresses_once,
+    boards_version_moves_with_boards_only,
 );

@@ -2,7 +2,7 @@
 
 use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::http::{StatusCode, Uri};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::Value;
@@ -75,14 +75,17 @@ pub async fn list_boards(
             },
         )
         .await?;
-    Ok(RawJson(render::collection_raw(
-        &specs::BOARDS,
-        base,
-        &page.items,
-        page.count,
-        spec_query,
-        page.last_marker,
-    )))
+    Ok(RawJson(
+        render::collection_raw(
+            &specs::BOARDS,
+            base,
+            &page.items,
+            page.count,
+            spec_query,
+            page.last_marker,
+        )
+        .into(),
+    ))
 }
 
 async fn list_with(
@@ -90,6 +93,7 @@ async fn list_with(
     ctx: Ctx,
     base: BaseUrl,
     q: Query,
+    uri: Uri,
     detail: bool,
 ) -> ApiResult<RawJson> {
     ctx.allow(Action::Read, None)?;
@@ -105,7 +109,19 @@ async fn list_with(
         status,
         fleet: None,
     };
-    list_boards(&state, &base.0, &lq, filter).await
+    let key = format!(
+        "list|{detail}|{:?}|{}|{}",
+        filter.scope,
+        base.0,
+        uri.query().unwrap_or("")
+    );
+    let body = state
+        .rendered
+        .boards(&state.store, key, async {
+            Ok(list_boards(&state, &base.0, &lq, filter).await?.0)
+        })
+        .await?;
+    Ok(RawJson(body))
 }
 
 async fn list(
@@ -113,8 +129,9 @@ async fn list(
     ctx: Ctx,
     base: BaseUrl,
     q: Query,
+    uri: Uri,
 ) -> ApiResult<RawJson> {
-    list_with(state, ctx, base, q, false).await
+    list_with(state, ctx, base, q, uri, false).await
 }
 
 async fn list_detail(
@@ -122,8 +139,9 @@ async fn list_detail(
     ctx: Ctx,
     base: BaseUrl,
     q: Query,
+    uri: Uri,
 ) -> ApiResult<RawJson> {
-    list_with(state, ctx, base, q, true).await
+    list_with(state, ctx, base, q, uri, true).await
 }
 
 async fn show(
@@ -132,18 +150,29 @@ async fn show(
     base: BaseUrl,
     q: Query,
     Path(board): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<RawJson> {
     ctx.allow(Action::Read, None)?;
     let fields = q
         .get("fields")
         .map(|f| parse_fields(&specs::BOARDS, f))
         .transpose()?;
-    let b = find(&state, &ctx, &board).await?;
-    Ok(Json(select(
-        render::board(&b, &base.0, &state.config),
-        fields.as_deref(),
-        &specs::BOARDS,
-    )))
+    let scope = ctx.scope();
+    let key = format!("show|{scope:?}|{}|{board}|{fields:?}", base.0);
+    let body = state
+        .rendered
+        .boards(&state.store, key, async {
+            let b = state.store.board(&Ident::parse(&board), &scope).await?;
+            let value = select(
+                render::board(&b, &base.0, &state.config),
+                fields.as_deref(),
+                &specs::BOARDS,
+            );
+            Ok(serde_json::to_vec(&value)
+                .map_err(|e| ApiError::internal(e.to_string()))?
+                .into())
+        })
+        .await?;
+    Ok(RawJson(body))
 }
 
 async fn create(

@@ -5,6 +5,7 @@
 //! store or the conductor, render.
 
 pub mod boards;
+pub mod cache;
 pub mod error;
 pub mod fleets;
 pub mod middleware;
@@ -51,6 +52,8 @@ pub struct AppState {
     pub scheduler: Option<crate::scheduler::Scheduler>,
     /// The overlay network hub, when it runs.
     pub hub: Option<crate::hub::Hub>,
+    /// Rendered boards, kept while they are current.
+    pub rendered: Arc<cache::RenderCache>,
 }
 
 impl AppState {
@@ -71,6 +74,7 @@ impl AppState {
             tokens: Arc::new(TokenCache::default()),
             scheduler: None,
             hub: None,
+            rendered: Arc::default(),
         }
     }
 }
@@ -272,9 +276,8 @@ pub fn json_body(bytes: &Bytes) -> ApiResult<Value> {
         .map_err(|e| ApiError::bad_request(format!("The request body is not valid JSON: {e}.")))
 }
 
-/// A `201 Created` JSON response.
-/// A JSON body already serialized (lists the database rendered).
-pub struct RawJson(pub String);
+/// A JSON body already serialized (lists the database rendered, bodies kept in the cache).
+pub struct RawJson(pub Bytes);
 
 impl axum::response::IntoResponse for RawJson {
     fn into_response(self) -> axum::response::Response {
@@ -289,6 +292,7 @@ impl axum::response::IntoResponse for RawJson {
     }
 }
 
+/// A `201 Created` JSON response.
 pub fn created(v: Value) -> (StatusCode, axum::Json<Value>) {
     (StatusCode::CREATED, axum::Json(v))
 }
