@@ -1,5 +1,7 @@
 //! Lists are rendered by the database (one statement per page); a single board is rendered in
-//! Rust. Both must agree field for field, on both engines, for boards in every shape.
+//! Rust. Both must agree field for field, on both engines, for boards in every shape. Both are
+//! kept in memory between requests, and a change through the API or by a board shows at the
+//! next request.
 
 use reqwest::StatusCode;
 use serde_json::{json, Value};
@@ -139,4 +141,109 @@ async fn postgres_list_items_match_single_gets() {
         .await
         .unwrap();
     scenario(Some(url)).await;
+}
+
+/// Bodies kept by the render cache never outlive a change: each GET after a write through
+/// the API, a board's session opening and closing, or a delete sees it.
+async fn cached_bodies_follow_changes(database_url: Option<String>) {
+    use s4t_model::board_link::ConnectionInfo;
+    let (cloud, base, token) = start(database_url).await;
+    let http = reqwest::Client::new();
+    let r = http
+        .post(format!("{base}/v1/boards"))
+        .header("X-Auth-Token", &token)
+        .json(&json!({"name": "b1", "code": "K1",
+                      "location": [{"latitude": "1", "longitude": "2", "altitude": "3"}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let uuid = r.json::<Value>().await.unwrap()["uuid"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let one = format!("/v1/boards/{uuid}");
+    let names = async || {
+        let list = get(&base, &token, "/v1/boards").await;
+        list["boards"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|b| b["name"].as_str().unwrap().to_string())
+            .collect::<Vec<_>>()
+    };
+    // Twice each, so the second is served from memory.
+    for _ in 0..2 {
+        assert_eq!(get(&base, &token, &one).await["name"], "b1");
+        assert_eq!(names().await, ["b1"]);
+    }
+    let r = http
+        .patch(format!("{base}{one}"))
+        .header("X-Auth-Token", &token)
+        .json(&json!({"name": "renamed"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(get(&base, &token, &one).await["name"], "renamed");
+    assert_eq!(names().await, ["renamed"]);
+
+    // The board registers and connects (what the gateway does), then its session closes.
+    let b = cloud.store.board_by_code("K1").await.unwrap();
+    cloud
+        .store
+        .register_board(&b, "1", None, "h")
+        .await
+        .unwrap();
+    let b = cloud.store.board_by_code("K1").await.unwrap();
+    assert_eq!(get(&base, &token, &one).await["status"], "offline");
+    cloud
+        .store
+        .connect_board(&b, "2", &ConnectionInfo::default())
+        .await
+        .unwrap();
+    let shown = get(&base, &token, &one).await;
+    assert_eq!(
+        (shown["status"].clone(), shown["session"].clone()),
+        (json!("online"), json!("2"))
+    );
+    cloud.store.close_session("2").await.unwrap();
+    assert_eq!(get(&base, &token, &one).await["status"], "offline");
+
+    let r = http
+        .delete(format!("{base}{one}"))
+        .header("X-Auth-Token", &token)
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success());
+    let gone = http
+        .get(format!("{base}{one}"))
+        .header("X-Auth-Token", &token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(gone.status(), StatusCode::NOT_FOUND);
+    assert!(names().await.is_empty());
+    cloud.shutdown().await;
+}
+
+#[tokio::test]
+async fn sqlite_cached_bodies_follow_changes() {
+    cached_bodies_follow_changes(None).await;
+}
+
+#[tokio::test]
+async fn postgres_cached_bodies_follow_changes() {
+    let Ok(admin) = std::env::var("S4T_TEST_POSTGRES_URL") else {
+        if std::env::var("S4T_REQUIRE_POSTGRES").as_deref() == Ok("1") {
+            panic!("S4T_REQUIRE_POSTGRES=1 but S4T_TEST_POSTGRES_URL is not set");
+        }
+        eprintln!("skipped: S4T_TEST_POSTGRES_URL is not set");
+        return;
+    };
+    let url = s4t_store::testing::fresh_postgres_url(&admin)
+        .await
+        .unwrap();
+    cached_bodies_follow_changes(Some(url)).await;
 }
