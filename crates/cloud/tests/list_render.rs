@@ -130,11 +130,7 @@ async fn sqlite_list_items_match_single_gets() {
 
 #[tokio::test]
 async fn postgres_list_items_match_single_gets() {
-    let Ok(admin) = std::env::var("S4T_TEST_POSTGRES_URL") else {
-        if std::env::var("S4T_REQUIRE_POSTGRES").as_deref() == Ok("1") {
-            panic!("S4T_REQUIRE_POSTGRES=1 but S4T_TEST_POSTGRES_URL is not set");
-        }
-        eprintln!("skipped: S4T_TEST_POSTGRES_URL is not set");
+    let Some(admin) = s4t_store::testing::postgres_admin_url() else {
         return;
     };
     let url = s4t_store::testing::fresh_postgres_url(&admin)
@@ -235,11 +231,7 @@ async fn sqlite_cached_bodies_follow_changes() {
 
 #[tokio::test]
 async fn postgres_cached_bodies_follow_changes() {
-    let Ok(admin) = std::env::var("S4T_TEST_POSTGRES_URL") else {
-        if std::env::var("S4T_REQUIRE_POSTGRES").as_deref() == Ok("1") {
-            panic!("S4T_REQUIRE_POSTGRES=1 but S4T_TEST_POSTGRES_URL is not set");
-        }
-        eprintln!("skipped: S4T_TEST_POSTGRES_URL is not set");
+    let Some(admin) = s4t_store::testing::postgres_admin_url() else {
         return;
     };
     let url = s4t_store::testing::fresh_postgres_url(&admin)

@@ -104,7 +104,7 @@ pub async fn run(kube: Client, config: RunConfig) {
     });
     use crate::apis::legacy;
     // One task per kind, so that the kinds' reconciles run on every worker thread.
-    let kinds = AbortOnDrop(vec![
+    let mut kinds = AbortOnDrop(vec![
         tokio::spawn(run_kind::<Board>(kube.clone(), ctx.clone())),
         tokio::spawn(run_kind::<Fleet>(kube.clone(), ctx.clone())),
         tokio::spawn(run_kind::<Plugin>(kube.clone(), ctx.clone())),
@@ -130,7 +130,6 @@ pub async fn run(kube: Client, config: RunConfig) {
         tokio::spawn(run_kind::<legacy::Port>(kube.clone(), ctx.clone())),
         tokio::spawn(run_kind::<legacy::Webservice>(kube, ctx.clone())),
     ]);
-    let mut kinds = kinds;
     futures_util::future::join_all(kinds.0.iter_mut()).await;
 }
 

@@ -151,15 +151,7 @@ async fn main() {
     )
     .await;
     let kubeconfig = dir.join("kubeconfig");
-    std::fs::write(
-        &kubeconfig,
-        format!(
-            "apiVersion: v1\nkind: Config\nclusters:\n- name: t\n  cluster:\n    server: {url}\n\
-             users:\n- name: t\n  user:\n    token: t\ncontexts:\n- name: t\n  context:\n    \
-             cluster: t\n    user: t\ncurrent-context: t\n"
-        ),
-    )
-    .unwrap();
+    test_apiserver::TestApiServer::write_kubeconfig(&kubeconfig, &url, None);
 
     // The provider and the swarm.
     let metrics_port = free_port();

@@ -751,15 +751,7 @@ async fn kubectl_applies_the_examples_and_shows_the_columns() {
     let s4t = Api::of(&dir, base.clone());
     let (_server, url) = test_apiserver::TestApiServer::start().await;
     let kubeconfig = dir.join("kubeconfig");
-    std::fs::write(
-        &kubeconfig,
-        format!(
-            "apiVersion: v1\nkind: Config\nclusters:\n- name: test\n  cluster:\n    server: {url}\n\
-             users:\n- name: test\n  user:\n    token: test\ncontexts:\n- name: test\n  context:\n    \
-             cluster: test\n    user: test\n    namespace: lab\ncurrent-context: test\n"
-        ),
-    )
-    .unwrap();
+    test_apiserver::TestApiServer::write_kubeconfig(&kubeconfig, &url, Some("lab"));
     let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let crds = repo.join("package/crds");
     let examples = repo.join("examples/provider");
@@ -1110,15 +1102,7 @@ async fn one_replica_leads_and_another_takes_over() {
     let kube = kube::Client::try_from(kube::Config::new(url.parse().unwrap())).unwrap();
     add_default_site(&kube, &s4t).await;
     let kubeconfig = dir.join("kubeconfig");
-    std::fs::write(
-        &kubeconfig,
-        format!(
-            "apiVersion: v1\nkind: Config\nclusters:\n- name: t\n  cluster:\n    server: {url}\n\
-             users:\n- name: t\n  user:\n    token: t\ncontexts:\n- name: t\n  context:\n    \
-             cluster: t\n    user: t\ncurrent-context: t\n"
-        ),
-    )
-    .unwrap();
+    test_apiserver::TestApiServer::write_kubeconfig(&kubeconfig, &url, None);
     let leases = KubeApi::<Lease>::namespaced(kube.clone(), "crossplane-system");
     let holder = async || -> Option<String> {
         leases

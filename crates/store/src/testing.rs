@@ -2,6 +2,21 @@
 
 use crate::{Result, Store, StoreError};
 
+/// The admin URL of the test PostgreSQL server (`S4T_TEST_POSTGRES_URL`). Without it a test
+/// is skipped with a message, unless `S4T_REQUIRE_POSTGRES=1` (CI), where it fails.
+pub fn postgres_admin_url() -> Option<String> {
+    match std::env::var("S4T_TEST_POSTGRES_URL") {
+        Ok(url) => Some(url),
+        Err(_) if std::env::var("S4T_REQUIRE_POSTGRES").as_deref() == Ok("1") => {
+            panic!("S4T_REQUIRE_POSTGRES=1 but S4T_TEST_POSTGRES_URL is not set")
+        }
+        Err(_) => {
+            eprintln!("skipped: S4T_TEST_POSTGRES_URL is not set");
+            None
+        }
+    }
+}
+
 /// Creates a new empty database on the server at `admin_url` and opens a store on it.
 pub async fn fresh_postgres(admin_url: &str) -> Result<Store> {
     Store::open(&fresh_postgres_url(admin_url).await?).await

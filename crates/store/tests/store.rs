@@ -20,13 +20,7 @@ async fn sqlite() -> Option<Store> {
 }
 
 async fn postgres() -> Option<Store> {
-    let Ok(admin) = std::env::var("S4T_TEST_POSTGRES_URL") else {
-        if std::env::var("S4T_REQUIRE_POSTGRES").as_deref() == Ok("1") {
-            panic!("S4T_REQUIRE_POSTGRES=1 but S4T_TEST_POSTGRES_URL is not set");
-        }
-        eprintln!("skipped: S4T_TEST_POSTGRES_URL is not set");
-        return None;
-    };
+    let admin = s4t_store::testing::postgres_admin_url()?;
     Some(s4t_store::testing::fresh_postgres(&admin).await.unwrap())
 }
 
@@ -1170,11 +1164,7 @@ async fn boards_version_moves_with_boards_only(s: Store) {
 /// reads, without a query per read once it hears the notification.
 #[tokio::test]
 async fn postgres_replicas_hear_each_others_board_writes() {
-    let Ok(admin) = std::env::var("S4T_TEST_POSTGRES_URL") else {
-        if std::env::var("S4T_REQUIRE_POSTGRES").as_deref() == Ok("1") {
-            panic!("S4T_REQUIRE_POSTGRES=1 but S4T_TEST_POSTGRES_URL is not set");
-        }
-        eprintln!("skipped: S4T_TEST_POSTGRES_URL is not set");
+    let Some(admin) = s4t_store::testing::postgres_admin_url() else {
         return;
     };
     let url = s4t_store::testing::fresh_postgres_url(&admin)

@@ -161,7 +161,7 @@ async fn show(
     let body = state
         .rendered
         .boards(&state.store, key, async {
-            let b = state.store.board(&Ident::parse(&board), &scope).await?;
+            let b = find(&state, &ctx, &board).await?;
             let value = select(
                 render::board(&b, &base.0, &state.config),
                 fields.as_deref(),

@@ -156,6 +156,24 @@ impl TestApiServer {
         (server, url)
     }
 
+    /// A kubeconfig file at `path` for the server at `url`, with `namespace` as the default
+    /// namespace when given (for `kubectl` and the provider's processes).
+    #[allow(dead_code)]
+    pub fn write_kubeconfig(path: &std::path::Path, url: &str, namespace: Option<&str>) {
+        let namespace = namespace
+            .map(|n| format!("    namespace: {n}\n"))
+            .unwrap_or_default();
+        std::fs::write(
+            path,
+            format!(
+                "apiVersion: v1\nkind: Config\nclusters:\n- name: test\n  cluster:\n    server: {url}\n\
+                 users:\n- name: test\n  user:\n    token: test\ncontexts:\n- name: test\n  context:\n    \
+                 cluster: test\n    user: test\n{namespace}current-context: test\n"
+            ),
+        )
+        .unwrap();
+    }
+
     /// Requests served so far.
     #[allow(dead_code)]
     pub fn requests(&self) -> u64 {
