@@ -23,6 +23,7 @@ use s4t_model::board_link::{
 use s4t_model::resources::Board;
 use s4t_model::Ident;
 use s4t_store::{Scope, Store, StoreError};
+use s4t_wamp::uri::NO_SUCH_PROCEDURE;
 use s4t_wamp::{
     handler, Action, AuthGrant, Authenticator, Authorizer, CallError, CallResult, Invocation,
     Router, RouterConfig, Session, SessionInfo, WampError,
@@ -60,6 +61,11 @@ struct Inner {
     /// Boards whose deferred calls are running (one runner per board).
     deferred_running: std::sync::Mutex<std::collections::HashSet<String>>,
 }
+
+/// How long a call that finds no procedure on a live board session is tried again (the board
+/// registers its procedures just after `connection`), and how often.
+const REGISTRATION_GRACE: Duration = Duration::from_secs(5);
+const REGISTRATION_STEP: Duration = Duration::from_millis(100);
 
 /// How long a registration or connection may wait for admission before "busy".
 const ADMISSION_WAIT: Duration = Duration::from_secs(20);
@@ -521,39 +527,57 @@ impl Inner {
             board: board.uuid.clone(),
             error,
         };
-        match self
+        // A board registers its procedures just after `connection` (Lightning-rod does), so
+        // a call made as soon as it shows online can find none yet: it is tried again while
+        // the session lives, for at most REGISTRATION_GRACE.
+        let started = tokio::time::Instant::now();
+        let answer = loop {
+            let answer = self
                 .session
-                .call_with_timeout(&procedure, call_args, Map::new(), timeout)
-                .await
+                .call_with_timeout(&procedure, call_args.clone(), Map::new(), timeout)
+                .await;
+            let unregistered =
+                matches!(&answer, Err(WampError::Call(e)) if e.error == NO_SUCH_PROCEDURE);
+            if !unregistered
+                || !self.session_lives(session)
+                || started.elapsed() + REGISTRATION_STEP > REGISTRATION_GRACE.min(timeout)
             {
-                Ok(result) => {
-                    let msg = WampMessage::from_args(&result.args)
-                        .map_err(|e| failed(e.to_string()))?;
-                    Ok(BoardReply {
-                        outcome: msg.result,
-                        message: msg.message,
-                    })
-                }
-                Err(WampError::Call(e)) if e.error == "wamp.error.no_such_procedure" => {
-                    Err(failed(format!(
-                        "the board offers no {method} in its current session (wamp.error.no_such_procedure)"
-                    )))
-                }
-                Err(WampError::Call(e)) if e.error == "wamp.error.canceled" => {
-                    Err(failed("the board disconnected before it answered".into()))
-                }
-                Err(WampError::Call(e)) => Err(failed(e.to_string())),                Err(WampError::Timeout) => Err(failed(format!(
-                    "no answer within {} s",
-                    timeout.as_secs()
-                ))),
-                Err(e) => Err(failed(e.to_string())),
+                break answer;
             }
+            tokio::time::sleep(REGISTRATION_STEP).await;
+        };
+        match answer {
+            Ok(result) => {
+                let msg =
+                    WampMessage::from_args(&result.args).map_err(|e| failed(e.to_string()))?;
+                Ok(BoardReply {
+                    outcome: msg.result,
+                    message: msg.message,
+                })
+            }
+            Err(WampError::Call(e)) if e.error == NO_SUCH_PROCEDURE => Err(failed(format!(
+                "the board offers no {method} in its current session ({NO_SUCH_PROCEDURE})"
+            ))),
+            Err(WampError::Call(e)) if e.error == "wamp.error.canceled" => {
+                Err(failed("the board disconnected before it answered".into()))
+            }
+            Err(WampError::Call(e)) => Err(failed(e.to_string())),
+            Err(WampError::Timeout) => {
+                Err(failed(format!("no answer within {} s", timeout.as_secs())))
+            }
+            Err(e) => Err(failed(e.to_string())),
+        }
+    }
+
+    /// Whether the board session `session` is still joined to the router.
+    fn session_lives(&self, session: &str) -> bool {
+        session
+            .parse()
+            .is_ok_and(|id| self.router.session_info(board_link::REALM, id).is_some())
     }
 }
 
 /// Runs the calls deferred until this board came back (fleet rollouts with `offline: defer`).
-/// The board registers its procedures just after `connection`, so a call that finds none yet
-/// is tried again for a few seconds.
 async fn run_deferred(inner: Arc<Inner>, board_uuid: String) {
     {
         let mut running = inner
@@ -582,32 +606,20 @@ async fn run_deferred_calls(inner: &Inner, board_uuid: &str) -> Result<(), Store
         return Ok(());
     }
     for d in pending {
-        let mut attempt = 0;
-        let reply = loop {
-            let board = store
-                .board(&Ident::Uuid(board_uuid.to_string()), &Scope::All)
-                .await?;
-            let mut req = board_link::request_dict(&d.request);
-            req["main_request_uuid"] = Value::Null;
-            let r = inner
-                .call_board(
-                    &board,
-                    &d.method,
-                    req,
-                    d.args.clone(),
-                    inner.config.call_timeout,
-                )
-                .await;
-            match r {
-                Err(LinkError::Failed { error, .. })
-                    if error.contains("no_such_procedure") && attempt < 20 =>
-                {
-                    attempt += 1;
-                    tokio::time::sleep(Duration::from_millis(250)).await;
-                }
-                other => break other,
-            }
-        };
+        let board = store
+            .board(&Ident::Uuid(board_uuid.to_string()), &Scope::All)
+            .await?;
+        let mut req = board_link::request_dict(&d.request);
+        req["main_request_uuid"] = Value::Null;
+        let reply = inner
+            .call_board(
+                &board,
+                &d.method,
+                req,
+                d.args.clone(),
+                inner.config.call_timeout,
+            )
+            .await;
         let (outcome, message) = match reply {
             Ok(r) => (
                 r.outcome,

@@ -288,6 +288,37 @@ async fn registration_auth_and_board_calls() {
         .unwrap();
     assert_eq!(r.status(), 500);
     assert!(r.text().await.unwrap().contains("offers no DevicePing"));
+    // A procedure registered a moment after the call (as Lightning-rod registers its
+    // procedures just after `connection`): the call waits for it and is answered.
+    let late = tokio::spawn({
+        let (http, base, token) = (cloud.http.clone(), cloud.base.clone(), cloud.token.clone());
+        async move {
+            let r = http
+                .post(format!("{base}/v1/boards/gw/action"))
+                .header("X-Auth-Token", &token)
+                .json(&json!({"action": "DevicePing"}))
+                .send()
+                .await
+                .unwrap();
+            (r.status().as_u16(), r.json::<Value>().await.unwrap())
+        }
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(800)).await;
+    s.register(
+        &format!("iotronic.{}.{uuid}.DevicePing", s.id()),
+        handler(|inv: Invocation| async move {
+            let req_id = inv.args[0]["uuid"].as_str().map(str::to_string);
+            Ok(CallResult {
+                args: vec![json!(WampMessage::success("pong")
+                    .with_req_id(req_id)
+                    .to_wire())],
+                kwargs: Map::new(),
+            })
+        }),
+    )
+    .await
+    .unwrap();
+    assert_eq!(late.await.unwrap(), (200, json!("pong")));
 
     // notify_result only for itself.
     let msg = WampMessage::success("x")
