@@ -144,9 +144,11 @@ fn board_paths() -> Value {
             scope_params(),
             vec![board_status_filter()],
         ];
-        op(summary)
-            .params(params.concat())
-            .ok(collection(&specs::BOARDS, "Board"), LIST)
+        conditional(
+            op(summary)
+                .params(params.concat())
+                .ok(collection(&specs::BOARDS, "Board"), LIST),
+        )
     };
     json!({
         "/v1/boards": {
@@ -155,7 +157,7 @@ fn board_paths() -> Value {
         },
         "/v1/boards/detail": {"get": list("List boards with every field", true)},
         "/v1/boards/{board}": {
-            "get": op("Show a board").params(show_params(&specs::BOARDS)).ok(schema_ref("Board"), SHOW),
+            "get": conditional(op("Show a board").params(show_params(&specs::BOARDS)).ok(schema_ref("Board"), SHOW)),
             "patch": op("Update a board").body("BoardPatch").ok(schema_ref("Board"), WRITE),
             "delete": op("Delete a board; a connected board is factory-reset first").no_content(WRITE),
         },
@@ -438,6 +440,23 @@ fn token_paths() -> Value {
         },
         "/v1/tokens/{id}": {"delete": op("Revoke an API token").no_content(WRITE)},
     })
+}
+
+/// A GET answered with an `ETag`, and with `304 Not Modified` when `If-None-Match` names it
+/// (`api::cache`).
+fn conditional(mut op: Value) -> Value {
+    let param = json!({"name": "If-None-Match", "in": "header", "required": false,
+        "description": "The ETag of a body received before: 304 and no body while the boards have not changed.",
+        "schema": {"type": "string"}});
+    if let Some(params) = op["parameters"].as_array_mut() {
+        params.push(param);
+    }
+    op["responses"]["200"]["headers"] = json!({"ETag": {
+        "description": "Names this body; changes when any board changes.",
+        "schema": {"type": "string"}}});
+    op["responses"]["304"] =
+        json!({"description": "Not Modified: the body named by If-None-Match is current"});
+    op
 }
 
 /// An operation under construction; its success response finishes it.

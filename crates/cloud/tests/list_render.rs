@@ -239,3 +239,116 @@ async fn postgres_cached_bodies_follow_changes() {
         .unwrap();
     cached_bodies_follow_changes(Some(url)).await;
 }
+
+/// A boards GET carries an `ETag`; sent back in `If-None-Match`, it gets `304 Not Modified`
+/// with no body until a board changes (here: its session opens), and never names another
+/// URL's body.
+async fn conditional_gets_follow_changes(database_url: Option<String>) {
+    use s4t_model::board_link::ConnectionInfo;
+    let (cloud, base, token) = start(database_url).await;
+    let http = reqwest::Client::new();
+    let r = http
+        .post(format!("{base}/v1/boards"))
+        .header("X-Auth-Token", &token)
+        .json(&json!({"name": "b1", "code": "E1",
+                      "location": [{"latitude": "1", "longitude": "2", "altitude": "3"}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let uuid = r.json::<Value>().await.unwrap()["uuid"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let conditional = async |path: &str, tag: Option<&str>| {
+        let mut req = http
+            .get(format!("{base}{path}"))
+            .header("X-Auth-Token", &token);
+        if let Some(t) = tag {
+            req = req.header("If-None-Match", t);
+        }
+        let r = req.send().await.unwrap();
+        let status = r.status();
+        let etag = r
+            .headers()
+            .get("etag")
+            .map(|v| v.to_str().unwrap().to_string());
+        (status, etag, r.text().await.unwrap())
+    };
+    let feed = "/v1/boards?fields=uuid,status";
+    let (status, etag, body) = conditional(feed, None).await;
+    assert_eq!(status, StatusCode::OK);
+    let etag = etag.expect("a boards list carries an ETag");
+    assert!(body.contains("registered"), "{body}");
+    let (status, again, body) = conditional(feed, Some(&etag)).await;
+    assert_eq!(
+        (status, again.as_deref(), body.as_str()),
+        (StatusCode::NOT_MODIFIED, Some(etag.as_str()), "")
+    );
+    // Weak comparison, and a list of tags.
+    let listed = format!("\"x\", W/{etag}");
+    assert_eq!(
+        conditional(feed, Some(&listed)).await.0,
+        StatusCode::NOT_MODIFIED
+    );
+    // The tag of one URL does not match another's body.
+    for other in [
+        "/v1/boards",
+        "/v1/boards/detail",
+        &format!("/v1/boards/{uuid}"),
+    ] {
+        let (status, tag, _) = conditional(other, Some(&etag)).await;
+        assert_eq!(status, StatusCode::OK, "{other}");
+        assert_ne!(tag.as_deref(), Some(etag.as_str()), "{other}");
+    }
+    let (_, one_tag, _) = conditional(&format!("/v1/boards/{uuid}"), None).await;
+    assert_eq!(
+        conditional(&format!("/v1/boards/{uuid}"), one_tag.as_deref())
+            .await
+            .0,
+        StatusCode::NOT_MODIFIED
+    );
+
+    // The board registers and connects: the old tags no longer match.
+    let b = cloud.store.board_by_code("E1").await.unwrap();
+    cloud
+        .store
+        .register_board(&b, "1", None, "h")
+        .await
+        .unwrap();
+    let b = cloud.store.board_by_code("E1").await.unwrap();
+    cloud
+        .store
+        .connect_board(&b, "2", &ConnectionInfo::default())
+        .await
+        .unwrap();
+    let (status, new_tag, body) = conditional(feed, Some(&etag)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(body.contains("online"), "{body}");
+    let new_tag = new_tag.unwrap();
+    assert_ne!(new_tag, etag);
+    assert_eq!(
+        conditional(feed, Some(&new_tag)).await.0,
+        StatusCode::NOT_MODIFIED
+    );
+    let (status, _, body) = conditional(&format!("/v1/boards/{uuid}"), one_tag.as_deref()).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(body.contains("online"), "{body}");
+    cloud.shutdown().await;
+}
+
+#[tokio::test]
+async fn sqlite_conditional_gets_follow_changes() {
+    conditional_gets_follow_changes(None).await;
+}
+
+#[tokio::test]
+async fn postgres_conditional_gets_follow_changes() {
+    let Some(admin) = s4t_store::testing::postgres_admin_url() else {
+        return;
+    };
+    let url = s4t_store::testing::fresh_postgres_url(&admin)
+        .await
+        .unwrap();
+    conditional_gets_follow_changes(Some(url)).await;
+}

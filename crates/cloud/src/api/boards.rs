@@ -2,7 +2,7 @@
 
 use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::{StatusCode, Uri};
+use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::Value;
@@ -14,6 +14,7 @@ use s4t_model::{BoardStatus, Ident};
 use s4t_store::boards::{BoardFilter, BoardOwnership, BoardRendering, BoardUpdate};
 use s4t_store::{Page, Scope};
 
+use super::cache::Cached;
 use super::render::{self, select};
 use super::{created, json_body, ApiError, ApiResult, AppState, BaseUrl, Ctx, Query, RawJson};
 
@@ -94,8 +95,9 @@ async fn list_with(
     base: BaseUrl,
     q: Query,
     uri: Uri,
+    headers: &HeaderMap,
     detail: bool,
-) -> ApiResult<RawJson> {
+) -> ApiResult<Cached> {
     ctx.allow(Action::Read, None)?;
     let lq = ListQuery::parse(&specs::BOARDS, &q.0, detail)?;
     let status = match q.get("status") {
@@ -115,13 +117,12 @@ async fn list_with(
         base.0,
         uri.query().unwrap_or("")
     );
-    let body = state
+    state
         .rendered
-        .boards(&state.store, key, async {
+        .boards(&state.store, key, headers, async {
             Ok(list_boards(&state, &base.0, &lq, filter).await?.0)
         })
-        .await?;
-    Ok(RawJson(body))
+        .await
 }
 
 async fn list(
@@ -130,8 +131,9 @@ async fn list(
     base: BaseUrl,
     q: Query,
     uri: Uri,
-) -> ApiResult<RawJson> {
-    list_with(state, ctx, base, q, uri, false).await
+    headers: HeaderMap,
+) -> ApiResult<Cached> {
+    list_with(state, ctx, base, q, uri, &headers, false).await
 }
 
 async fn list_detail(
@@ -140,8 +142,9 @@ async fn list_detail(
     base: BaseUrl,
     q: Query,
     uri: Uri,
-) -> ApiResult<RawJson> {
-    list_with(state, ctx, base, q, uri, true).await
+    headers: HeaderMap,
+) -> ApiResult<Cached> {
+    list_with(state, ctx, base, q, uri, &headers, true).await
 }
 
 async fn show(
@@ -150,7 +153,8 @@ async fn show(
     base: BaseUrl,
     q: Query,
     Path(board): Path<String>,
-) -> ApiResult<RawJson> {
+    headers: HeaderMap,
+) -> ApiResult<Cached> {
     ctx.allow(Action::Read, None)?;
     let fields = q
         .get("fields")
@@ -158,9 +162,9 @@ async fn show(
         .transpose()?;
     let scope = ctx.scope();
     let key = format!("show|{scope:?}|{}|{board}|{fields:?}", base.0);
-    let body = state
+    state
         .rendered
-        .boards(&state.store, key, async {
+        .boards(&state.store, key, &headers, async {
             let b = find(&state, &ctx, &board).await?;
             let value = select(
                 render::board(&b, &base.0, &state.config),
@@ -171,8 +175,7 @@ async fn show(
                 .map_err(|e| ApiError::internal(e.to_string()))?
                 .into())
         })
-        .await?;
-    Ok(RawJson(body))
+        .await
 }
 
 async fn create(
