@@ -37,6 +37,15 @@ impl ClientError {
     }
 }
 
+/// What a conditional GET got.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Conditional {
+    /// `304 Not Modified`: the body named by the tag sent is current.
+    NotModified,
+    /// A body, and its `ETag` if the API sent one (stock IoTronic does not).
+    Body { etag: Option<String>, value: Value },
+}
+
 #[derive(Debug, Clone)]
 pub struct Client {
     base: url::Url,
@@ -82,14 +91,11 @@ impl Client {
         Ok(Client { base, token, http })
     }
 
-    /// Sends a request to `path` (relative, e.g. `v1/boards`) and returns the JSON body
-    /// (`Value::Null` for 204).
-    pub async fn call(
+    fn request(
         &self,
         method: Method,
         path: &str,
-        body: Option<&Value>,
-    ) -> Result<Value, ClientError> {
+    ) -> Result<(url::Url, reqwest::RequestBuilder), ClientError> {
         let url = self
             .base
             .join(path.trim_start_matches('/'))
@@ -102,6 +108,18 @@ impl Client {
         if let Some(t) = &self.token {
             req = req.header("X-Auth-Token", t);
         }
+        Ok((url, req))
+    }
+
+    /// Sends a request to `path` (relative, e.g. `v1/boards`) and returns the JSON body
+    /// (`Value::Null` for 204).
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<Value, ClientError> {
+        let (url, mut req) = self.request(method, path)?;
         if let Some(b) = body {
             req = req.json(b);
         }
@@ -109,6 +127,37 @@ impl Client {
             url: url.to_string(),
             source: e,
         })?;
+        Client::read(url, resp).await
+    }
+
+    /// A GET that sends `etag` in `If-None-Match`: [`Conditional::NotModified`] while the body
+    /// it names is current.
+    pub async fn get_if_changed(
+        &self,
+        path: &str,
+        etag: Option<&str>,
+    ) -> Result<Conditional, ClientError> {
+        let (url, mut req) = self.request(Method::GET, path)?;
+        if let Some(tag) = etag {
+            req = req.header("If-None-Match", tag);
+        }
+        let resp = req.send().await.map_err(|e| ClientError::Connect {
+            url: url.to_string(),
+            source: e,
+        })?;
+        if resp.status() == StatusCode::NOT_MODIFIED {
+            return Ok(Conditional::NotModified);
+        }
+        let etag = resp
+            .headers()
+            .get(reqwest::header::ETAG)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        let value = Client::read(url, resp).await?;
+        Ok(Conditional::Body { etag, value })
+    }
+
+    async fn read(url: url::Url, resp: reqwest::Response) -> Result<Value, ClientError> {
         let status = resp.status();
         let text = resp.text().await.map_err(|e| ClientError::Connect {
             url: url.to_string(),
@@ -139,17 +188,21 @@ impl Client {
             if let Some(items) = page.get(envelope).and_then(Value::as_array) {
                 out.extend(items.iter().cloned());
             }
-            next = page
-                .get("next")
-                .and_then(Value::as_str)
-                .and_then(|n| url::Url::parse(n).ok())
-                .map(|u| {
-                    let q = u.query().map(|q| format!("?{q}")).unwrap_or_default();
-                    format!("{}{q}", u.path().trim_start_matches('/'))
-                });
+            next = next_page(&page);
         }
         Ok(out)
     }
+}
+
+/// The path (relative, with its query) of the page after `page`, from its `next` link.
+pub fn next_page(page: &Value) -> Option<String> {
+    page.get("next")
+        .and_then(Value::as_str)
+        .and_then(|n| url::Url::parse(n).ok())
+        .map(|u| {
+            let q = u.query().map(|q| format!("?{q}")).unwrap_or_default();
+            format!("{}{q}", u.path().trim_start_matches('/'))
+        })
 }
 
 /// The readable message of an error body: the WSME `faultstring` inside the double-encoded

@@ -32,6 +32,7 @@ use crate::apis::{
     Workload,
 };
 use crate::conditions::{self, Cond};
+use crate::feed::FeedState;
 use crate::kinds::{ManagedKind, Observed, Reply, Request, Target, Verb};
 use crate::managed::{
     self, AfterObserve, Begin, Call, EventKind, Outcome, Requeue, Snapshot, Step, Then,
@@ -76,7 +77,44 @@ pub struct Context {
     unready: Mutex<HashMap<String, u32>>,
     /// The sites' clients, reused for [`SITE_TTL`] (one connection pool per site, and no
     /// ProviderConfig and Secret reads per reconcile).
-    sites: Mutex<HashMap<(String, String, String), CachedSite>>,
+    sites: Mutex<HashMap<SiteKey, CachedSite>>,
+    /// The board status feeds of the sites that have Boards ([`crate::feed`]).
+    feeds: Mutex<HashMap<SiteKey, Arc<FeedState>>>,
+    /// Boards whose status a feed saw move, to the controllers of the kinds that follow it.
+    board_moves: tokio::sync::broadcast::Sender<Arc<Vec<String>>>,
+}
+
+/// A site: the kind of its config, the namespace of a namespaced one, and its name.
+type SiteKey = (String, String, String);
+
+fn site_key(r: &ProviderConfigReference, ns: &str) -> SiteKey {
+    // A ProviderConfig belongs to the resource's namespace; a ClusterProviderConfig not.
+    let scope = if r.kind == "ProviderConfig" { ns } else { "" };
+    (r.kind.clone(), scope.to_string(), r.name.clone())
+}
+
+/// A site's feed as [`crate::feed::follow`] sees the provider: the site's current client
+/// while any controller listens, and the channel to those controllers.
+struct SiteFeed {
+    ctx: std::sync::Weak<Context>,
+    key: SiteKey,
+}
+
+impl crate::feed::Source for SiteFeed {
+    fn client(&self) -> Option<s4t_client::Client> {
+        let ctx = self.ctx.upgrade()?;
+        if ctx.board_moves.receiver_count() == 0 {
+            return None;
+        }
+        let sites = ctx.sites.lock().unwrap();
+        sites.get(&self.key).map(|c| c.client.clone())
+    }
+
+    fn wake(&self, boards: Vec<String>) {
+        if let Some(ctx) = self.ctx.upgrade() {
+            let _ = ctx.board_moves.send(Arc::new(boards));
+        }
+    }
 }
 
 /// How long a site's client (and the credentials it was made with) is reused.
@@ -96,6 +134,8 @@ pub async fn run(kube: Client, config: RunConfig) {
         failures: Mutex::new(HashMap::new()),
         unready: Mutex::new(HashMap::new()),
         sites: Mutex::new(HashMap::new()),
+        feeds: Mutex::new(HashMap::new()),
+        board_moves: tokio::sync::broadcast::channel(64).0,
         budget: Mutex::new(crate::ratelimit::TokenBucket::new(
             config.max_reconcile_rate,
             std::time::Instant::now(),
@@ -156,8 +196,12 @@ async fn run_kind<K: ManagedKind>(kube: Client, ctx: Arc<Context>) {
         .reflect(writer)
         .applied_objects()
         .predicate_filter(desired_state::<K>, Default::default());
-    Controller::for_stream(trigger, reader)
-        .with_config(kube::runtime::controller::Config::default().concurrency(concurrency))
+    let mut controller = Controller::for_stream(trigger, reader.clone())
+        .with_config(kube::runtime::controller::Config::default().concurrency(concurrency));
+    if K::FOLLOWS_BOARD_STATUS {
+        controller = controller.reconcile_on(woken_by_feeds(ctx.board_moves.subscribe(), reader));
+    }
+    controller
         .run(reconcile::<K>, error_policy::<K>, ctx)
         .for_each(|r| async move {
             if let Err(e) = r {
@@ -165,6 +209,42 @@ async fn run_kind<K: ManagedKind>(kube: Client, ctx: Arc<Context>) {
             }
         })
         .await;
+}
+
+/// The resources whose boards a feed saw move (their external name is the board's uuid).
+/// A controller that falls behind the channel skips what it missed: the polls cover it.
+fn woken_by_feeds<K: ManagedKind>(
+    moves: tokio::sync::broadcast::Receiver<Arc<Vec<String>>>,
+    resources: kube::runtime::reflector::Store<K>,
+) -> impl futures_util::Stream<Item = kube::runtime::reflector::ObjectRef<K>> {
+    use tokio::sync::broadcast::error::RecvError;
+    futures_util::stream::unfold(moves, move |mut moves| {
+        let resources = resources.clone();
+        async move {
+            loop {
+                match moves.recv().await {
+                    Ok(boards) => {
+                        let boards: std::collections::HashSet<&str> =
+                            boards.iter().map(String::as_str).collect();
+                        let woken: Vec<_> = resources
+                            .state()
+                            .iter()
+                            .filter(|r| {
+                                r.annotations()
+                                    .get(meta::EXTERNAL_NAME)
+                                    .is_some_and(|u| boards.contains(u.as_str()))
+                            })
+                            .map(|r| kube::runtime::reflector::ObjectRef::from_obj(r.as_ref()))
+                            .collect();
+                        return Some((futures_util::stream::iter(woken), moves));
+                    }
+                    Err(RecvError::Lagged(_)) => continue,
+                    Err(RecvError::Closed) => return None,
+                }
+            }
+        }
+    })
+    .flatten()
 }
 
 /// What a change must touch to trigger a reconcile: the generation (the spec), the labels,
@@ -213,9 +293,7 @@ impl Context {
         r: &ProviderConfigReference,
         ns: &str,
     ) -> Result<(s4t_client::Client, Option<String>), String> {
-        // A ProviderConfig belongs to the resource's namespace; a ClusterProviderConfig not.
-        let scope = if r.kind == "ProviderConfig" { ns } else { "" };
-        let key = (r.kind.clone(), scope.to_string(), r.name.clone());
+        let key = site_key(r, ns);
         if let Some(c) = self.sites.lock().unwrap().get(&key) {
             if c.made.elapsed() < SITE_TTL {
                 return Ok((c.client.clone(), c.host.clone()));
@@ -231,7 +309,25 @@ impl Context {
         Ok((client, host))
     }
 
-    fn action(&self, key: &str, requeue: Requeue, ready: bool) -> Action {
+    /// Whether a live feed reports the status of the site's boards; starts its feed if none
+    /// runs yet.
+    fn follow_boards(self: &Arc<Self>, site: SiteKey) -> bool {
+        let mut feeds = self.feeds.lock().unwrap();
+        if let Some(state) = feeds.get(&site) {
+            return state.live_at(std::time::Instant::now());
+        }
+        let state = Arc::new(FeedState::default());
+        feeds.insert(site.clone(), state.clone());
+        let label = format!("{}/{}", site.0, site.2);
+        let source = SiteFeed {
+            ctx: Arc::downgrade(self),
+            key: site,
+        };
+        tokio::spawn(crate::feed::follow(source, state, label));
+        false
+    }
+
+    fn action(&self, key: &str, requeue: Requeue, ready: bool, followed: bool) -> Action {
         match requeue {
             Requeue::Never => {
                 self.unready.lock().unwrap().remove(key);
@@ -246,7 +342,7 @@ impl Context {
                 } else {
                     let mut u = self.unready.lock().unwrap();
                     let n = u.entry(key.to_string()).or_insert(0);
-                    let p = managed::unready_poll(*n, self.config.poll);
+                    let p = managed::unready_poll(*n, self.config.poll, followed);
                     *n = n.saturating_add(1);
                     p
                 };
@@ -324,6 +420,9 @@ async fn reconcile<K: ManagedKind>(resource: Arc<K>, ctx: Arc<Context>) -> Resul
         Ok(c) => c,
         Err(e) => return run.finish(managed::failed(Step::Connect, &e)).await,
     };
+    if K::FOLLOWS_BOARD_STATUS {
+        run.followed = ctx.follow_boards(site_key(&r.provider_config(), &namespace));
+    }
     if let Some(h) = endpoint_host {
         refs.insert(crate::kinds::service::ENDPOINT_HOST, h);
     }
@@ -649,6 +748,8 @@ struct Run<'a, K: ManagedKind> {
     at_provider: Option<Value>,
     /// Ready as Observe found it (the outcome's own Ready, if any, wins).
     ready: Option<Cond>,
+    /// A live feed reports its board's status changes.
+    followed: bool,
 }
 
 impl<'a, K: ManagedKind> Run<'a, K> {
@@ -661,6 +762,7 @@ impl<'a, K: ManagedKind> Run<'a, K> {
             status: resource.managed_status(),
             at_provider: None,
             ready: None,
+            followed: false,
         }
     }
 
@@ -901,6 +1003,6 @@ impl<'a, K: ManagedKind> Run<'a, K> {
             }
         }
         let ready = self.ready.as_ref().is_none_or(|c| c.status == "True");
-        Ok(self.ctx.action(&key, o.requeue, ready))
+        Ok(self.ctx.action(&key, o.requeue, ready, self.followed))
     }
 }

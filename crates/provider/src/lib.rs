@@ -13,7 +13,8 @@
 //! - [`leader`]: the Lease rule of leader election between replicas (and its executor).
 //!
 //! The API types and CRDs are in [`apis`]; [`controller`] runs the decisions with kube and
-//! the S4T REST client; [`metrics`] counts what it did.
+//! the S4T REST client; [`feed`] follows the sites' board status; [`metrics`] counts what it
+//! did.
 #![forbid(unsafe_code)]
 #![deny(rust_2018_idioms)]
 
@@ -21,6 +22,7 @@ pub mod apis;
 pub mod conditions;
 pub use {k8s_openapi, kube};
 pub mod controller;
+pub mod feed;
 pub mod kinds;
 pub mod leader;
 pub mod managed;

@@ -443,8 +443,12 @@ pub fn backoff(failures: u32) -> std::time::Duration {
 /// The poll of a resource that exists but is not Ready, after `times` such observations in a
 /// row: 1 s doubling up to a quarter of the poll (never more than the poll itself), so a
 /// board that comes online is seen Ready within seconds, and one that stays offline costs
-/// four observations per poll.
-pub fn unready_poll(times: u32, poll: std::time::Duration) -> std::time::Duration {
+/// four observations per poll. A resource whose readiness a live feed reports (`followed`,
+/// [`crate::feed`]) is woken by it instead and keeps the normal poll.
+pub fn unready_poll(times: u32, poll: std::time::Duration, followed: bool) -> std::time::Duration {
+    if followed {
+        return poll;
+    }
     let second = std::time::Duration::from_secs(1);
     let cap = (poll / 4).max(poll.min(second));
     (second * (1u32 << times.min(16))).min(cap)
@@ -468,18 +472,24 @@ mod tests {
     fn unready_poll_table() {
         let minute = std::time::Duration::from_secs(60);
         let ms = std::time::Duration::from_millis;
-        // (observations not Ready in a row, poll) -> milliseconds
-        for (times, poll, want) in [
-            (0, minute, 1000),
-            (1, minute, 2000),
-            (3, minute, 8000),
-            (4, minute, 15_000),
-            (40, minute, 15_000),
-            (3, ms(5000), 1250),
-            (0, ms(500), 500),
-            (9, ms(500), 500),
+        // (observations not Ready in a row, poll, followed by a live feed) -> milliseconds
+        for (times, poll, followed, want) in [
+            (0, minute, false, 1000),
+            (1, minute, false, 2000),
+            (3, minute, false, 8000),
+            (4, minute, false, 15_000),
+            (40, minute, false, 15_000),
+            (3, ms(5000), false, 1250),
+            (0, ms(500), false, 500),
+            (9, ms(500), false, 500),
+            (0, minute, true, 60_000),
+            (9, ms(500), true, 500),
         ] {
-            assert_eq!(unready_poll(times, poll), ms(want), "{times} {poll:?}");
+            assert_eq!(
+                unready_poll(times, poll, followed),
+                ms(want),
+                "{times} {poll:?} {followed}"
+            );
         }
     }
 

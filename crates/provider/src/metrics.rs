@@ -1,6 +1,6 @@
 //! The provider's counters, in the Prometheus text format (`s4t provider run
 //! --metrics-addr`): reconciles per kind, calls to the sites per verb, reconciles put off by
-//! the global budget, and whether this replica leads.
+//! the global budget, boards the status feed reported, and whether this replica leads.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -10,6 +10,7 @@ static RECONCILES: Mutex<BTreeMap<&'static str, u64>> = Mutex::new(BTreeMap::new
 static SITE_REQUESTS: Mutex<BTreeMap<&'static str, u64>> = Mutex::new(BTreeMap::new());
 static OVER_BUDGET: AtomicU64 = AtomicU64::new(0);
 static LEADING: AtomicU64 = AtomicU64::new(0);
+static FEED_WAKEUPS: AtomicU64 = AtomicU64::new(0);
 
 /// Whether this replica runs the controllers (it always does without leader election).
 pub fn set_leading(leading: bool) {
@@ -22,6 +23,10 @@ pub(crate) fn reconcile(kind: &'static str) {
 
 pub(crate) fn site_request(verb: &'static str) {
     *SITE_REQUESTS.lock().unwrap().entry(verb).or_insert(0) += 1;
+}
+
+pub(crate) fn feed_wakeups(boards: usize) {
+    FEED_WAKEUPS.fetch_add(boards as u64, Ordering::Relaxed);
 }
 
 pub(crate) fn over_budget() {
@@ -54,6 +59,12 @@ pub fn render() -> String {
     out.push_str(&format!(
         "s4t_provider_over_budget_total {}\n",
         OVER_BUDGET.load(Ordering::Relaxed)
+    ));
+    out.push_str("# HELP s4t_provider_board_feed_wakeups_total Boards whose status change the board status feed reported.\n");
+    out.push_str("# TYPE s4t_provider_board_feed_wakeups_total counter\n");
+    out.push_str(&format!(
+        "s4t_provider_board_feed_wakeups_total {}\n",
+        FEED_WAKEUPS.load(Ordering::Relaxed)
     ));
     out.push_str("# HELP s4t_provider_leader 1 while this replica runs the controllers.\n");
     out.push_str("# TYPE s4t_provider_leader gauge\n");

@@ -1180,3 +1180,81 @@ async fn one_replica_leads_and_another_takes_over() {
     })
     .await;
 }
+
+/// The board status feed: at a ten-minute poll, a Board learns within seconds that its board
+/// connected and that it disconnected, because the provider follows the site's board
+/// listing (its ETag) and wakes the Board's reconcile when the status moves. Without the
+/// feed, the disconnection would be seen at the next poll, ten minutes later.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn board_status_changes_reach_boards_through_the_feed() {
+    let dir = temp_dir("provider-feed");
+    let (api_port, wamp_port) = (free_port(), free_port());
+    let (_cloud, base) = start_cloud(&dir, api_port, wamp_port);
+    let s4t = Api::of(&dir, base.clone());
+    let (_server, url) = test_apiserver::TestApiServer::start().await;
+    let kube = kube::Client::try_from(kube::Config::new(url.parse().unwrap())).unwrap();
+    add_default_site(&kube, &s4t).await;
+    let _controller = AbortOnDrop(tokio::spawn(s4t_provider::controller::run(
+        kube.clone(),
+        s4t_provider::controller::RunConfig {
+            poll: Duration::from_secs(600),
+            max_reconcile_rate: 10,
+        },
+    )));
+    let k = &kube;
+    apply(
+        k,
+        "lab",
+        json!({"kind": "Board", "metadata": {"name": "followed"},
+        "spec": {"forProvider": {"code": "PROV-FEED",
+                 "location": {"latitude": "38.19", "longitude": "15.55", "altitude": "10"}}}}),
+    )
+    .await;
+    until("the board is made and observed not Ready", async || {
+        let b = read(k, "Board", "lab", "followed").await?;
+        let ready = cond(&b, "Ready")?;
+        (is_true(&b, "Synced") && ready.0 == "False").then_some(())
+    })
+    .await;
+    // Give the feed a few answers, so the Board's unready poll is the ten-minute one.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let feed_wakeups = || {
+        s4t_provider::metrics::render()
+            .lines()
+            .find_map(|l| l.strip_prefix("s4t_provider_board_feed_wakeups_total "))
+            .and_then(|n| n.parse::<u64>().ok())
+            .unwrap()
+    };
+    assert_eq!(feed_wakeups(), 0);
+
+    let agent_dir = temp_dir("provider-feed-agent");
+    let mut agent = start_agent_at(
+        &agent_dir,
+        "PROV-FEED",
+        &format!("ws://127.0.0.1:{wamp_port}/"),
+        &[],
+    );
+    let connected = Instant::now();
+    until("the Board is Ready", async || {
+        let b = read(k, "Board", "lab", "followed").await?;
+        (is_true(&b, "Ready") && b["status"]["atProvider"]["status"] == "online").then_some(())
+    })
+    .await;
+    assert!(feed_wakeups() >= 1);
+    eprintln!("Ready {:?} after the agent started", connected.elapsed());
+
+    agent.kill9();
+    let killed = Instant::now();
+    until("the Board is no longer Ready", async || {
+        let b = read(k, "Board", "lab", "followed").await?;
+        (cond(&b, "Ready")?.0 == "False").then_some(())
+    })
+    .await;
+    // Within the 60 s of `until`, far inside the ten-minute poll.
+    assert!(
+        killed.elapsed() < Duration::from_secs(30),
+        "{:?}",
+        killed.elapsed()
+    );
+    assert!(feed_wakeups() >= 2);
+}

@@ -15,6 +15,7 @@ use crate::refs::Resolved;
 
 impl ManagedKind for Board {
     const COMPONENT: &'static str = "provider-s4t/managed/board";
+    const FOLLOWS_BOARD_STATUS: bool = true;
 
     spec_and_status_accessors!();
 

@@ -216,8 +216,12 @@ impl LegacyWebservice {
 /// resource upstream made (its uuid in the spec) or a deterministic one.
 macro_rules! legacy_kind {
     ($legacy:ty, $component:literal, |$r:ident| $initial:expr) => {
+        legacy_kind!($legacy, $component, false, |$r| $initial);
+    };
+    ($legacy:ty, $component:literal, $follows_board_status:literal, |$r:ident| $initial:expr) => {
         impl ManagedKind for $legacy {
             const COMPONENT: &'static str = $component;
+            const FOLLOWS_BOARD_STATUS: bool = $follows_board_status;
 
             fn api(client: kube::Client, _: &str) -> kube::Api<Self> {
                 kube::Api::all(client)
@@ -291,7 +295,7 @@ fn given(uuid: &Option<String>) -> Option<String> {
     uuid.clone().filter(|u| !u.is_empty())
 }
 
-legacy_kind!(Device, "provider-s4t/managed/device", |r| given(
+legacy_kind!(Device, "provider-s4t/managed/device", true, |r| given(
     &r.spec.for_provider.uuid
 ));
 legacy_kind!(LegacyPlugin, "provider-s4t/managed/legacy-plugin", |r| {

@@ -151,6 +151,8 @@ pub trait ManagedKind:
 {
     /// Events' reporting component.
     const COMPONENT: &'static str;
+    /// Its external resource is a board, whose status changes the [`crate::feed`] reports.
+    const FOLLOWS_BOARD_STATUS: bool = false;
     fn management_policies(&self) -> Option<&[String]>;
     /// The legacy `deletionPolicy` (cluster-scoped kinds of the migration API).
     fn deletion_policy(&self) -> Option<&str> {
