@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::Utc;
-use futures_util::StreamExt;
+use futures_util::{StreamExt, TryStreamExt};
 use k8s_openapi::api::core::v1::{Event as CoreEvent, ObjectReference, Secret};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta, OwnerReference, Time};
 use k8s_openapi::ByteString;
@@ -46,8 +46,11 @@ use crate::refs::{Candidate, RefKind, Resolved};
 pub struct RunConfig {
     /// How often an up-to-date resource is observed again.
     pub poll: Duration,
-    /// Reconciles at once (Crossplane's `--max-reconcile-rate`).
+    /// Reconciles a second, and at once per kind (Crossplane's `--max-reconcile-rate`).
     pub max_reconcile_rate: u16,
+    /// Reconciles that talk to one site at once. Each holds a connection to the site and
+    /// one to Kubernetes; the others wait for a slot without holding any.
+    pub max_reconciles_per_site: u16,
 }
 
 impl Default for RunConfig {
@@ -55,6 +58,7 @@ impl Default for RunConfig {
         RunConfig {
             poll: Duration::from_secs(60),
             max_reconcile_rate: 10,
+            max_reconciles_per_site: 64,
         }
     }
 }
@@ -82,6 +86,11 @@ pub struct Context {
     feeds: Mutex<HashMap<SiteKey, Arc<FeedState>>>,
     /// Boards whose status a feed saw move, to the controllers of the kinds that follow it.
     board_moves: tokio::sync::broadcast::Sender<Arc<Vec<String>>>,
+    /// The slots of the reconciles talking to each site ([`RunConfig::max_reconciles_per_site`]).
+    site_slots: Mutex<HashMap<SiteKey, Arc<tokio::sync::Semaphore>>>,
+    /// The spec and annotation writes a reconcile made and acted on, so that their echo from
+    /// the watch does not trigger another one.
+    own_writes: Mutex<crate::own_writes::OwnWrites>,
 }
 
 /// A site: the kind of its config, the namespace of a namespaced one, and its name.
@@ -136,6 +145,8 @@ pub async fn run(kube: Client, config: RunConfig) {
         sites: Mutex::new(HashMap::new()),
         feeds: Mutex::new(HashMap::new()),
         board_moves: tokio::sync::broadcast::channel(64).0,
+        site_slots: Mutex::new(HashMap::new()),
+        own_writes: Mutex::new(crate::own_writes::OwnWrites::default()),
         budget: Mutex::new(crate::ratelimit::TokenBucket::new(
             config.max_reconcile_rate,
             std::time::Instant::now(),
@@ -195,7 +206,18 @@ async fn run_kind<K: ManagedKind>(kube: Client, ctx: Arc<Context>) {
         .default_backoff()
         .reflect(writer)
         .applied_objects()
-        .predicate_filter(desired_state::<K>, Default::default());
+        .predicate_filter(desired_state::<K>, Default::default())
+        .try_filter({
+            let ctx = ctx.clone();
+            move |r: &K| {
+                let echo = ctx
+                    .own_writes
+                    .lock()
+                    .unwrap()
+                    .is_echo(&key(r), r.meta().resource_version.as_deref());
+                std::future::ready(!echo)
+            }
+        });
     let mut controller = Controller::for_stream(trigger, reader.clone())
         .with_config(kube::runtime::controller::Config::default().concurrency(concurrency));
     if K::FOLLOWS_BOARD_STATUS {
@@ -309,6 +331,16 @@ impl Context {
         Ok((client, host))
     }
 
+    /// The slots of the reconciles talking to the site.
+    fn site_slots(&self, site: SiteKey) -> Arc<tokio::sync::Semaphore> {
+        let mut slots = self.site_slots.lock().unwrap();
+        let per_site = usize::from(self.config.max_reconciles_per_site.max(1));
+        slots
+            .entry(site)
+            .or_insert_with(|| Arc::new(tokio::sync::Semaphore::new(per_site)))
+            .clone()
+    }
+
     /// Whether a live feed reports the status of the site's boards; starts its feed if none
     /// runs yet.
     fn follow_boards(self: &Arc<Self>, site: SiteKey) -> bool {
@@ -365,6 +397,8 @@ async fn reconcile<K: ManagedKind>(resource: Arc<K>, ctx: Arc<Context>) -> Resul
     }
     crate::metrics::reconcile(K::COMPONENT);
     let r = resource.as_ref();
+    // Inside kube's `reconciling object` span, which names the object and the trigger.
+    tracing::debug!(generation = r.meta().generation, "reconcile");
     let mut run = Run::new(r, &ctx);
     let snapshot = Snapshot {
         annotations: r.annotations().clone(),
@@ -406,6 +440,7 @@ async fn reconcile<K: ManagedKind>(resource: Arc<K>, ctx: Arc<Context>) -> Resul
                             .finish(managed::failed(Step::ResolveReferences, &e))
                             .await;
                     }
+                    run.acted_on_write();
                 }
                 refs = resolved;
             }
@@ -420,6 +455,12 @@ async fn reconcile<K: ManagedKind>(resource: Arc<K>, ctx: Arc<Context>) -> Resul
         Ok(c) => c,
         Err(e) => return run.finish(managed::failed(Step::Connect, &e)).await,
     };
+    // Held to the end of the run: its site calls, its Kubernetes writes.
+    let _slot = ctx
+        .site_slots(site_key(&r.provider_config(), &namespace))
+        .acquire_owned()
+        .await
+        .expect("site slots are never closed");
     if K::FOLLOWS_BOARD_STATUS {
         run.followed = ctx.follow_boards(site_key(&r.provider_config(), &namespace));
     }
@@ -434,6 +475,7 @@ async fn reconcile<K: ManagedKind>(resource: Arc<K>, ctx: Arc<Context>) -> Resul
             if let Err(e) = run.patch_meta(patch, true).await {
                 return run.finish(managed::failed(Step::UpdateManaged, &e)).await;
             }
+            run.acted_on_write();
             external = Some(name);
         }
     }
@@ -509,6 +551,8 @@ async fn reconcile<K: ManagedKind>(resource: Arc<K>, ctx: Arc<Context>) -> Resul
             if let Err(e) = run.patch(patch, false).await {
                 return run.finish(managed::failed(Step::UpdateManaged, &e)).await;
             }
+            // The spec now holds what was observed: observing it again would find the same.
+            run.acted_on_write();
         }
     }
     let outcome = match then {
@@ -784,6 +828,14 @@ impl<'a, K: ManagedKind> Run<'a, K> {
         Ok(())
     }
 
+    /// The last write is one this run acted on: its echo from the watch is not a change.
+    fn acted_on_write(&self) {
+        if let Some(rv) = &self.resource_version {
+            let mut own = self.ctx.own_writes.lock().unwrap();
+            own.record(key(self.resource), rv.clone());
+        }
+    }
+
     async fn patch_meta(&mut self, metadata: Value, fresh: bool) -> Result<(), String> {
         self.patch(json!({ "metadata": metadata }), fresh).await
     }
@@ -969,6 +1021,7 @@ impl<'a, K: ManagedKind> Run<'a, K> {
                 tracing::warn!(resource = %key, error = %e, "finalizer not removed");
                 return Ok(Action::requeue(self.ctx.next_backoff(&key)));
             }
+            self.ctx.own_writes.lock().unwrap().forget(&key);
         }
         if o.write_status {
             let generation = self.resource.meta().generation.unwrap_or(0);

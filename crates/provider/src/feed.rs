@@ -29,15 +29,19 @@ const LIVE_FOR: Duration = Duration::from_secs(5);
 const LISTING: &str = "v1/boards?fields=uuid,status";
 
 /// The boards whose resources must be observed again after `before` became `after`: those
-/// whose status changed, those that are gone, and those that appeared already online (a board
-/// appears `registered`, as the reconcile that made it saw; one that is online by the time
-/// the feed first lists it would otherwise wait for the poll).
+/// that connected or disconnected (their Ready moves), those that are gone, and those that
+/// appeared already online (a board appears `registered`, as the reconcile that made it saw;
+/// one that is online by the time the feed first lists it would otherwise wait for the
+/// poll). A move between `registered` and `offline` (provisioned, or to be provisioned
+/// again) changes no readiness: the poll brings it to `status.atProvider`, and a board that
+/// is provisioned and connects within a second costs one reconcile, not two.
 pub fn moved(before: &Statuses, after: &Statuses) -> Vec<String> {
+    let online = |status: &str| status == "online";
     let mut out: Vec<String> = after
         .iter()
         .filter(|(uuid, status)| match before.get(*uuid) {
-            Some(was) => was != *status,
-            None => status.as_str() == "online",
+            Some(was) => online(was) != online(status),
+            None => online(status),
         })
         .map(|(uuid, _)| uuid.clone())
         .collect();
@@ -205,6 +209,10 @@ mod tests {
             (vec![], vec![], vec![]),
             (vec![("a", "registered")], vec![("a", "registered")], vec![]),
             (vec![("a", "registered")], vec![("a", "online")], vec!["a"]),
+            (vec![("a", "offline")], vec![("a", "online")], vec!["a"]),
+            // Provisioned, or back to be provisioned: no readiness moved.
+            (vec![("a", "registered")], vec![("a", "offline")], vec![]),
+            (vec![("a", "offline")], vec![("a", "registered")], vec![]),
             (vec![("a", "online")], vec![("a", "offline")], vec!["a"]),
             // Gone: its resource learns it at once.
             (

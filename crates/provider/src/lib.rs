@@ -28,6 +28,7 @@ pub mod leader;
 pub mod managed;
 pub mod meta;
 pub mod metrics;
+pub mod own_writes;
 pub mod policy;
 pub mod ratelimit;
 pub mod refs;

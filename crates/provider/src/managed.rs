@@ -74,7 +74,7 @@ pub enum Requeue {
     /// Only when it changes (paused, or waiting for a person).
     Never,
     /// Soon, through the per-resource backoff (1 s doubling to 60 s): after an error, or to
-    /// observe the effect of a create or delete.
+    /// observe the effect of a delete.
     RateLimited,
     /// At the poll interval (with jitter); the backoff is reset.
     Poll,
@@ -396,13 +396,15 @@ pub fn after_create(result: Result<&str, &str>, now: DateTime<Utc>) -> Outcome {
                     .condition(conditions::reconcile_error(message))
             }
         }
+        // The external name written back comes through the watch, which observes the new
+        // resource at once; a requeue of its own would observe it a second time.
         Ok(external_name) => Outcome {
             critical_annotations: vec![
                 (meta::EXTERNAL_NAME, external_name.to_string()),
                 (meta::CREATE_SUCCEEDED, meta::timestamp(now)),
             ],
             publish: true,
-            ..Outcome::new(Requeue::RateLimited)
+            ..Outcome::new(Requeue::Poll)
                 .event(normal(
                     "CreatedExternalResource",
                     format!("created {external_name}"),
@@ -439,7 +441,6 @@ pub fn backoff(failures: u32) -> std::time::Duration {
     std::time::Duration::from_secs(1u64 << failures.min(6)).min(std::time::Duration::from_secs(60))
 }
 
-/// The poll interval with jitter: `poll` ± up to `jitter`, by `unit` in [0, 1).
 /// The poll of a resource that exists but is not Ready, after `times` such observations in a
 /// row: 1 s doubling up to a quarter of the poll (never more than the poll itself), so a
 /// board that comes online is seen Ready within seconds, and one that stays offline costs
@@ -454,6 +455,7 @@ pub fn unready_poll(times: u32, poll: std::time::Duration, followed: bool) -> st
     (second * (1u32 << times.min(16))).min(cap)
 }
 
+/// The poll interval with jitter: `poll` ± up to `jitter`, by `unit` in [0, 1).
 pub fn jittered(
     poll: std::time::Duration,
     jitter: std::time::Duration,
@@ -801,7 +803,7 @@ mod tests {
             (
                 vec!["CreatedExternalResource", "Creating", "ReconcileSuccess"],
                 true,
-                Requeue::RateLimited
+                Requeue::Poll
             )
         );
         let bad = after_create(Err("409 name taken"), now);

@@ -17,10 +17,10 @@ pub const PAUSED: &str = "crossplane.io/paused";
 pub const POLL_INTERVAL: &str = "crossplane.io/poll-interval";
 /// An opaque token; a new value asks for a reconcile, acknowledged in `status.lastHandledReconcileAt`.
 pub const RECONCILE_REQUESTED_AT: &str = "crossplane.io/reconcile-requested-at";
-/// The finalizer of managed resources.
 /// Annotations whose changes do not trigger a reconcile (the create bookkeeping the
 /// reconciler writes itself just before and after a failed create).
 pub const IGNORED_BY_WATCH: [&str; 2] = [CREATE_PENDING, CREATE_FAILED];
+/// The finalizer of managed resources.
 pub const FINALIZER: &str = "finalizer.managedresource.crossplane.io";
 /// The type of connection-details Secrets.
 pub const CONNECTION_SECRET_TYPE: &str = "connection.crossplane.io/v1alpha1";

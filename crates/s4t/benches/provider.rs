@@ -4,8 +4,9 @@
 //! them. Measures the time until every Board is Ready, the provider's peak RSS, and the
 //! steady-state calls per minute to the cloud and to Kubernetes.
 //!
-//! `cargo bench -p s4t --bench provider -- [BOARDS] [MAX_RECONCILE_RATE] [STEADY_SECS]`
-//! (defaults 10000 100 120); `bench/provider.sh` builds and runs it.
+//! `cargo bench -p s4t --bench provider -- [BOARDS] [MAX_RECONCILE_RATE] [STEADY_SECS]
+//! [MAX_RECONCILES_PER_SITE]` (defaults 10000 100 120 and the provider's own default);
+//! `bench/provider.sh` builds and runs it.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -89,6 +90,7 @@ async fn main() {
     let boards: usize = args.first().and_then(|a| a.parse().ok()).unwrap_or(10_000);
     let rate: u16 = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(100);
     let steady: u64 = args.get(2).and_then(|a| a.parse().ok()).unwrap_or(120);
+    let per_site: Option<u16> = args.get(3).and_then(|a| a.parse().ok());
     let bin = binary();
     let dir = std::env::temp_dir().join(format!("s4t-bench-provider-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
@@ -155,27 +157,57 @@ async fn main() {
 
     // The provider and the swarm.
     let metrics_port = free_port();
-    let provider = Command::new(&bin)
-        .args(["provider", "run", "--poll", "1m"])
-        .args(["--max-reconcile-rate", &rate.to_string()])
-        .args(["--metrics-addr", &format!("127.0.0.1:{metrics_port}")])
-        .env("KUBECONFIG", &kubeconfig)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    // S4T_BENCH_PROVIDER_WRAP runs the provider under a profiler (e.g. `heaptrack`); the RSS
+    // figures are then the wrapper's, not the provider's.
+    // S4T_BENCH_PROVIDER_LOG names a file for the provider's log (its level from S4T_LOG).
+    let provider_log = match std::env::var("S4T_BENCH_PROVIDER_LOG") {
+        Ok(path) => Stdio::from(std::fs::File::create(path).expect("S4T_BENCH_PROVIDER_LOG")),
+        Err(_) => Stdio::null(),
+    };
+    let wrap = std::env::var("S4T_BENCH_PROVIDER_WRAP").unwrap_or_default();
+    let mut wrap = wrap.split_whitespace();
+    let provider = match wrap.next() {
+        Some(program) => {
+            let mut c = Command::new(program);
+            c.args(wrap).arg(&bin);
+            c
+        }
+        None => Command::new(&bin),
+    }
+    .args(["provider", "run", "--poll", "1m"])
+    .args(["--max-reconcile-rate", &rate.to_string()])
+    .args(
+        per_site
+            .map(|n| vec!["--max-reconciles-per-site".to_string(), n.to_string()])
+            .unwrap_or_default(),
+    )
+    .args(["--metrics-addr", &format!("127.0.0.1:{metrics_port}")])
+    .env("KUBECONFIG", &kubeconfig)
+    .env("S4T_LOG", std::env::var("S4T_LOG").unwrap_or("warn".into()))
+    .stdout(Stdio::null())
+    .stderr(provider_log)
+    .spawn()
+    .unwrap();
     let provider_pid = provider.id();
     let _provider = Proc(provider);
     let metrics = format!("http://127.0.0.1:{metrics_port}/metrics");
-    let swarm = Command::new(&bin)
+    let mut swarm = Command::new(&bin)
         .args(["swarm", "--cloud", &format!("ws://127.0.0.1:{wamp_port}/")])
         .args(["--boards", &boards.to_string(), "--code-prefix", "BENCH-"])
         .args(["--url", &base])
-        .stdout(Stdio::null())
+        .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
+    // The swarm's last report (`N/M online`), for the progress lines.
+    let swarm_says = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let said = swarm_says.clone();
+    let swarm_out = BufReader::new(swarm.stdout.take().unwrap());
+    std::thread::spawn(move || {
+        for line in swarm_out.lines().map_while(Result::ok) {
+            *said.lock().unwrap() = line;
+        }
+    });
     let _swarm = Proc(swarm);
     tokio::time::sleep(Duration::from_secs(2)).await;
     let idle_rss = rss_kib(provider_pid);
@@ -199,17 +231,40 @@ async fn main() {
     let applied = start.elapsed();
     let mut peak_rss = idle_rss;
     let mut last_report = Instant::now();
+    let mut progress = (0, Instant::now());
     let all_ready = loop {
         tokio::time::sleep(Duration::from_millis(500)).await;
         peak_rss = peak_rss.max(rss_kib(provider_pid));
-        let n = server.objects("boards").iter().filter(|b| ready(b)).count();
+        let objects = server.objects("boards");
+        let n = objects.iter().filter(|b| ready(b)).count();
         if n == boards {
             break start.elapsed();
         }
+        if n != progress.0 {
+            progress = (n, Instant::now());
+        } else if progress.1.elapsed() > Duration::from_secs(300) {
+            // Stuck: show what the provider says of a few of the Boards left.
+            for b in objects.iter().filter(|b| !ready(b)).take(5) {
+                eprintln!(
+                    "not Ready: {} annotations {} status {}",
+                    b["metadata"]["name"], b["metadata"]["annotations"], b["status"]
+                );
+            }
+            panic!("no Board turned Ready for 300 s ({n}/{boards})");
+        }
         if last_report.elapsed() > Duration::from_secs(10) {
             eprintln!(
-                "{:>5.0} s: {n}/{boards} Ready",
-                start.elapsed().as_secs_f64()
+                "{:>5.0} s: {n}/{boards} Ready; {} made; {} reconciles, {} woken by the feed; {}",
+                start.elapsed().as_secs_f64(),
+                counter(
+                    &http,
+                    &metrics,
+                    "s4t_provider_site_requests_total{verb=\"POST\"}"
+                )
+                .await,
+                counter(&http, &metrics, "s4t_provider_reconciles_total").await,
+                counter(&http, &metrics, "s4t_provider_board_feed_wakeups_total").await,
+                swarm_says.lock().unwrap()
             );
             last_report = Instant::now();
         }
@@ -236,6 +291,10 @@ async fn main() {
     let steady_rss = rss_kib(provider_pid);
     println!("boards                         {boards}");
     println!("--max-reconcile-rate           {rate}");
+    println!(
+        "--max-reconciles-per-site      {}",
+        per_site.map_or("default".to_string(), |n| n.to_string())
+    );
     println!(
         "applied (POSTs done)           {:.1} s",
         applied.as_secs_f64()

@@ -17,9 +17,14 @@ pub enum ProviderCmd {
         /// (the poll observes every resource instead).
         #[arg(long, short = 's', default_value = "1h", value_parser = go_duration)]
         sync: std::time::Duration,
-        /// Reconciles at once.
+        /// Reconciles a second across all kinds (bursts of ten times that), and at once per
+        /// kind.
         #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u16).range(1..=1000))]
         max_reconcile_rate: u16,
+        /// Reconciles that talk to one site at once; the others wait for a slot (holding no
+        /// connection), and a slow site does not take another site's slots.
+        #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u16).range(1..=1000))]
+        max_reconciles_per_site: u16,
         /// Leader election between replicas on a coordination.k8s.io/v1 Lease: only the
         /// holder runs the controllers; a replica that loses the Lease exits (its pod restarts
         /// as a candidate). Off by default: run one replica.
@@ -64,6 +69,7 @@ pub async fn run(cmd: ProviderCmd) -> anyhow::Result<()> {
             poll,
             sync: _,
             max_reconcile_rate,
+            max_reconciles_per_site,
             leader_election,
             leader_election_namespace,
             leader_election_id,
@@ -97,6 +103,7 @@ pub async fn run(cmd: ProviderCmd) -> anyhow::Result<()> {
             let config = s4t_provider::controller::RunConfig {
                 poll,
                 max_reconcile_rate,
+                max_reconciles_per_site,
             };
             if !leader_election {
                 s4t_provider::metrics::set_leading(true);

@@ -96,6 +96,7 @@ async fn boards_follow_their_managed_resources() {
         s4t_provider::controller::RunConfig {
             poll: Duration::from_millis(500),
             max_reconcile_rate: 10,
+            ..Default::default()
         },
     ));
 
@@ -490,6 +491,7 @@ async fn plugins_services_and_failures_follow_their_resources() {
         s4t_provider::controller::RunConfig {
             poll: Duration::from_millis(500),
             max_reconcile_rate: 10,
+            ..Default::default()
         },
     )));
     let k = &kube;
@@ -807,6 +809,7 @@ async fn kubectl_applies_the_examples_and_shows_the_columns() {
         s4t_provider::controller::RunConfig {
             poll: Duration::from_millis(500),
             max_reconcile_rate: 10,
+            ..Default::default()
         },
     )));
     // Every other example (site.yaml again would put its public endpoint back).
@@ -945,6 +948,7 @@ async fn upstream_manifests_reconcile() {
         s4t_provider::controller::RunConfig {
             poll: Duration::from_millis(500),
             max_reconcile_rate: 10,
+            ..Default::default()
         },
     )));
     let k = &kube;
@@ -1199,6 +1203,7 @@ async fn board_status_changes_reach_boards_through_the_feed() {
         s4t_provider::controller::RunConfig {
             poll: Duration::from_secs(600),
             max_reconcile_rate: 10,
+            ..Default::default()
         },
     )));
     let k = &kube;

@@ -545,22 +545,18 @@ fn watch(server: TestApiServer, t: Target, since: Option<String>) -> Response {
     };
     // Subscribed before the replay is read, so nothing falls in between.
     let live = server.events.subscribe();
-    let replay: Vec<bytes::Bytes> = {
+    // The replay and the revision the live events start after, under one lock: a write in
+    // between would be neither replayed nor sent live.
+    let (replay, last) = {
         let s = server.store.lock().unwrap();
-        s.history
+        let replayed: Vec<&Recorded> = s
+            .history
             .iter()
             .filter(|e| e.revision > since && matches(e))
-            .map(Recorded::line)
-            .collect()
-    };
-    let last = {
-        let s = server.store.lock().unwrap();
-        s.history
-            .iter()
-            .filter(|e| e.revision > since && matches(e))
-            .map(|e| e.revision)
-            .max()
-            .unwrap_or(since)
+            .collect();
+        let last = replayed.last().map_or(since, |e| e.revision);
+        let lines: Vec<bytes::Bytes> = replayed.into_iter().map(Recorded::line).collect();
+        (lines, last)
     };
     let head = futures_util::stream::iter(replay.into_iter().map(Ok::<_, std::io::Error>));
     let tail = futures_util::stream::unfold((live, last), move |(mut rx, last)| {
