@@ -787,6 +787,11 @@ struct Run<'a, K: ManagedKind> {
     api: Api<K>,
     /// The newest resourceVersion this reconcile knows (it changes with each write).
     resource_version: Option<String>,
+    /// The generation the status reports as observed: the resource's, or the one a spec
+    /// write the run acted on made.
+    generation: Option<i64>,
+    /// The generation after the run's last write.
+    written_generation: Option<i64>,
     status: ManagedStatus,
     /// `status.atProvider` as Observe found it.
     at_provider: Option<Value>,
@@ -803,6 +808,8 @@ impl<'a, K: ManagedKind> Run<'a, K> {
             ctx,
             api: K::api(ctx.kube.clone(), &resource.namespace().unwrap_or_default()),
             resource_version: resource.resource_version(),
+            generation: resource.meta().generation,
+            written_generation: None,
             status: resource.managed_status(),
             at_provider: None,
             ready: None,
@@ -825,14 +832,23 @@ impl<'a, K: ManagedKind> Run<'a, K> {
             .await
             .map_err(|e| e.to_string())?;
         self.resource_version = done.resource_version();
+        self.written_generation = done.meta().generation;
         Ok(())
     }
 
     /// The last write is one this run acted on: its echo from the watch is not a change.
-    fn acted_on_write(&self) {
+    fn acted_on_write(&mut self) {
         if let Some(rv) = &self.resource_version {
             let mut own = self.ctx.own_writes.lock().unwrap();
             own.record(key(self.resource), rv.clone());
+        }
+        // One more than the generation read: only this write changed the spec since, so the
+        // run has acted on all of it. More means somebody else's change came in between; its
+        // own reconcile reports it.
+        if let (Some(read), Some(written)) = (self.generation, self.written_generation) {
+            if written == read + 1 {
+                self.generation = Some(written);
+            }
         }
     }
 
@@ -1024,7 +1040,7 @@ impl<'a, K: ManagedKind> Run<'a, K> {
             self.ctx.own_writes.lock().unwrap().forget(&key);
         }
         if o.write_status {
-            let generation = self.resource.meta().generation.unwrap_or(0);
+            let generation = self.generation.unwrap_or(0);
             let now = meta::timestamp(Utc::now());
             let mut list = std::mem::take(&mut self.status.conditions);
             if let Some(ready) = &self.ready {

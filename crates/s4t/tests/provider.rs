@@ -1207,6 +1207,27 @@ async fn board_status_changes_reach_boards_through_the_feed() {
         },
     )));
     let k = &kube;
+    // A first Board starts the site's feed; once the feed answers, a Board not Ready is
+    // polled at the ten-minute poll, so nothing but the feed (or a change) reconciles it.
+    let observed = async |name: &str| {
+        until("the board is made and observed not Ready", async || {
+            let b = read(k, "Board", "lab", name).await?;
+            let ready = cond(&b, "Ready")?;
+            let observed = b["status"]["atProvider"]["status"] == "registered";
+            (is_true(&b, "Synced") && ready.0 == "False" && observed).then_some(b)
+        })
+        .await
+    };
+    apply(
+        k,
+        "lab",
+        json!({"kind": "Board", "metadata": {"name": "first"},
+        "spec": {"forProvider": {"code": "PROV-FEED-FIRST",
+                 "location": {"latitude": "38.19", "longitude": "15.55", "altitude": "10"}}}}),
+    )
+    .await;
+    observed("first").await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
     apply(
         k,
         "lab",
@@ -1215,14 +1236,14 @@ async fn board_status_changes_reach_boards_through_the_feed() {
                  "location": {"latitude": "38.19", "longitude": "15.55", "altitude": "10"}}}}),
     )
     .await;
-    until("the board is made and observed not Ready", async || {
-        let b = read(k, "Board", "lab", "followed").await?;
-        let ready = cond(&b, "Ready")?;
-        (is_true(&b, "Synced") && ready.0 == "False").then_some(())
-    })
-    .await;
-    // Give the feed a few answers, so the Board's unready poll is the ten-minute one.
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    let made = observed("followed").await;
+    // The observation late-initialised the spec (a new generation) and reports that
+    // generation as observed, although the echo of its own write started no reconcile.
+    assert_eq!(made["metadata"]["generation"], 2, "{made}");
+    assert_eq!(
+        made["status"]["observedGeneration"], made["metadata"]["generation"],
+        "{made}"
+    );
     let feed_wakeups = || {
         s4t_provider::metrics::render()
             .lines()
