@@ -2,12 +2,13 @@
 # Starts (or stops) a throw-away PostgreSQL server on loopback for the test suite and benchmarks.
 #   scripts/postgres.sh start   -> prints the admin URL (postgres://postgres@127.0.0.1:PORT/postgres)
 #   scripts/postgres.sh stop
-# State lives in ${S4T_PG_DIR:-target/pg}; the port is ${S4T_PG_PORT:-55432}. Installs the
+# State lives in ${S4T_PG_DIR:-target/pg}; the port is ${S4T_PG_PORT:-25432} (below the ephemeral
+# range 32768-60999, so no client connection can hold it). Installs the
 # server from apt when it is missing. Runs as the unprivileged `postgres` user.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PGDIR=${S4T_PG_DIR:-$PWD/target/pg}
-PORT=${S4T_PG_PORT:-55432}
+PORT=${S4T_PG_PORT:-25432}
 
 find_bin() {
   local b
