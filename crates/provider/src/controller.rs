@@ -455,14 +455,15 @@ async fn reconcile<K: ManagedKind>(resource: Arc<K>, ctx: Arc<Context>) -> Resul
         Ok(c) => c,
         Err(e) => return run.finish(managed::failed(Step::Connect, &e)).await,
     };
+    let site_id = site_key(&r.provider_config(), &namespace);
     // Held to the end of the run: its site calls, its Kubernetes writes.
     let _slot = ctx
-        .site_slots(site_key(&r.provider_config(), &namespace))
+        .site_slots(site_id.clone())
         .acquire_owned()
         .await
         .expect("site slots are never closed");
     if K::FOLLOWS_BOARD_STATUS {
-        run.followed = ctx.follow_boards(site_key(&r.provider_config(), &namespace));
+        run.followed = ctx.follow_boards(site_id);
     }
     if let Some(h) = endpoint_host {
         refs.insert(crate::kinds::service::ENDPOINT_HOST, h);

@@ -1218,24 +1218,20 @@ async fn board_status_changes_reach_boards_through_the_feed() {
         })
         .await
     };
-    apply(
-        k,
-        "lab",
-        json!({"kind": "Board", "metadata": {"name": "first"},
-        "spec": {"forProvider": {"code": "PROV-FEED-FIRST",
-                 "location": {"latitude": "38.19", "longitude": "15.55", "altitude": "10"}}}}),
-    )
-    .await;
+    let apply_board = async |name: &str, code: &str| {
+        apply(
+            k,
+            "lab",
+            json!({"kind": "Board", "metadata": {"name": name},
+            "spec": {"forProvider": {"code": code,
+                     "location": {"latitude": "38.19", "longitude": "15.55", "altitude": "10"}}}}),
+        )
+        .await
+    };
+    apply_board("first", "PROV-FEED-FIRST").await;
     observed("first").await;
     tokio::time::sleep(Duration::from_secs(3)).await;
-    apply(
-        k,
-        "lab",
-        json!({"kind": "Board", "metadata": {"name": "followed"},
-        "spec": {"forProvider": {"code": "PROV-FEED",
-                 "location": {"latitude": "38.19", "longitude": "15.55", "altitude": "10"}}}}),
-    )
-    .await;
+    apply_board("followed", "PROV-FEED").await;
     let made = observed("followed").await;
     // The observation late-initialised the spec (a new generation) and reports that
     // generation as observed, although the echo of its own write started no reconcile.
