@@ -128,6 +128,25 @@ async fn agent_lifecycle_through_the_cloud() {
         )
         .await;
     assert_eq!((status, body.as_str()), (200, Some("DevicePkgOperation")));
+    // Its result comes before the agent is killed below (else the restart interrupts it).
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let (_, list) = api.call(reqwest::Method::GET, "/v1/requests", None).await;
+        let pkg = list["requests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["action"] == "DevicePkgOperation")
+            .cloned();
+        if pkg.as_ref().is_some_and(|r| r["status"] == "COMPLETED") {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "DevicePkgOperation not completed: {list}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 
     // Kill the agent: the cloud notices the dropped socket.
     agent.kill9();
